@@ -1,0 +1,1 @@
+"""The voice agent: configuration, the server runtime, the intake conversation."""

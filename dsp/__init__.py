@@ -1,0 +1,1 @@
+"""Digital signal processing in numpy: G.711, resampling, VAD, barge-in, DTMF."""

@@ -1,0 +1,1 @@
+"""RTP media: packets, jitter buffer, RTCP statistics, pacing and the UDP endpoint."""
