@@ -1,0 +1,96 @@
+"""The ``voiceagent`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from agent.config import ConfigError, Settings, load_settings
+from agent.logs import configure_logging
+
+
+def _help(name: str) -> str:
+    field = Settings.model_fields[name]
+    env = f"VOICEAGENT_{name.upper()}"
+    return f"{field.description} [env {env}; default {field.default}]"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with every option explained."""
+    parser = argparse.ArgumentParser(
+        prog="voiceagent",
+        description="VoiceAgent: a SIP/RTP voice agent that answers patients' calls and "
+        "does the front-desk intake.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="answer SIP calls from a trunk or SIP peer",
+        description="Listen for SIP INVITEs (UDP and TCP) and answer calls. Every option can "
+        "also be set by an environment variable or in a TOML file given with --config.",
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML file with settings "
+                       "(keys as the option names with underscores) [env VOICEAGENT_CONFIG]")
+    serve.add_argument("--sip-host", metavar="IP", help=_help("sip_host"))
+    serve.add_argument("--sip-port", metavar="PORT", type=int, help=_help("sip_port"))
+    serve.add_argument("--rtp-ports", metavar="LOW-HIGH", help=_help("rtp_ports"))
+    serve.add_argument("--http-port", metavar="PORT", type=int, help=_help("http_port"))
+    serve.add_argument("--public-address", metavar="IP", help=_help("public_address"))
+    serve.add_argument("--max-call-seconds", metavar="S", type=float,
+                       help=_help("max_call_seconds"))
+    serve.add_argument("--log-level", metavar="LEVEL", help=_help("log_level"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``voiceagent`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides = {
+        "sip_host": args.sip_host,
+        "sip_port": args.sip_port,
+        "rtp_ports": args.rtp_ports,
+        "http_port": args.http_port,
+        "public_address": args.public_address,
+        "max_call_seconds": args.max_call_seconds,
+        "log_level": args.log_level,
+    }
+    try:
+        settings = load_settings(overrides, args.config)
+    except ConfigError as exc:
+        print(f"voiceagent: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    from agent.runtime import Server
+
+    async def run() -> int:
+        server = Server(settings)
+        try:
+            await server.start()
+        except OSError as exc:
+            print(
+                f"voiceagent: cannot listen on {settings.sip_host}:{settings.sip_port}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
+        await server.run_until_stopped()
+        return 0
+
+    try:
+        import uvloop
+
+        return uvloop.run(run())
+    except ImportError:
+        return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Server configuration: VOICEAGENT_* environment variables and an optional TOML file.
+
+Precedence, highest first: command-line options, environment variables, the TOML file
+(``--config`` or ``VOICEAGENT_CONFIG``), defaults. Values are validated by pydantic-settings;
+a bad value stops the server with one line naming the setting and what is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rtp.ports import PortRange
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line for an operator."""
+
+
+class Settings(BaseSettings):
+    """Every setting of ``voiceagent serve``. Field descriptions become the --help text."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICEAGENT_", extra="forbid", frozen=True)
+
+    sip_host: str = Field(
+        "127.0.0.1", description="IP address to listen on for SIP over UDP and TCP."
+    )
+    sip_port: int = Field(5060, ge=1, le=65535, description="SIP port (UDP and TCP).")
+    rtp_ports: str = Field(
+        "10000-20000",
+        description="RTP port range LOW-HIGH; each call takes an even port and the next one.",
+    )
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port for health and metrics.")
+    public_address: str | None = Field(
+        None,
+        description="Address put in Contact and SDP when it differs from --sip-host "
+        "(the address the trunk reaches us on).",
+    )
+    max_call_seconds: float = Field(
+        3600.0, gt=0, description="Hang up with BYE after a call lasts this long."
+    )
+    sip_t1: float = Field(0.5, gt=0, description="RFC 3261 T1 (round-trip estimate), seconds.")
+    sip_t2: float = Field(4.0, gt=0, description="RFC 3261 T2 (max retransmit interval), seconds.")
+    sip_t4: float = Field(5.0, gt=0, description="RFC 3261 T4 (max message lifetime), seconds.")
+    force_rport: bool = Field(
+        False,
+        description="Send UDP responses to the source port even without rport (for NATed trunks).",
+    )
+    sip_auth_realm: str | None = Field(
+        None, description="Digest realm; when set with sip_auth_users, INVITE and REGISTER "
+        "are challenged (RFC 7616)."
+    )
+    sip_auth_users: dict[str, str] = Field(
+        default_factory=dict, description="Digest users as a JSON/TOML table {user: password}."
+    )
+    log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+
+    @field_validator("sip_host", "public_address")
+    @classmethod
+    def _ip_literal(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"must be an IP address, not {value!r}") from None
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        PortRange.parse(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be debug, info, warning or error")
+        return value.lower()
+
+    @property
+    def port_range(self) -> PortRange:
+        """The RTP port range."""
+        return PortRange.parse(self.rtp_ports)
+
+    @property
+    def advertised_address(self) -> str:
+        """The address for Contact and SDP."""
+        return self.public_address or self.sip_host
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """CLI (init) > environment > TOML file."""
+        toml_path = os.environ.get("VOICEAGENT_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+def load_settings(overrides: dict[str, Any], config_file: str | None = None) -> Settings:
+    """Build `Settings`, translating any validation error into one `ConfigError` line."""
+    if config_file is not None:
+        if not Path(config_file).is_file():
+            raise ConfigError(f"configuration file {config_file} does not exist")
+        os.environ["VOICEAGENT_CONFIG"] = config_file
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "configuration"
+        env = f"VOICEAGENT_{where.upper()}"
+        raise ConfigError(f"invalid setting {where} ({env}): {first['msg']}") from None
+    except ValueError as exc:  # a broken TOML file
+        raise ConfigError(f"cannot read configuration: {exc}") from None

@@ -1,0 +1,201 @@
+"""The running server: the SIP endpoint, call answering and the RTP port pool.
+
+This is the asyncio shell of the agent (STYLE rule 2). It builds the sans-I/O `UserAgent`
+from `Settings`, binds `SipEndpoint`, and reacts to call events: an offer is negotiated
+(`sip.sdp.negotiate`) against an RTP port from the pool and answered with 200 OK, or
+refused with 488; a call that ends gives its port back. Media arrives with the RTP engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+from dataclasses import dataclass
+
+import structlog
+
+from agent.config import Settings
+from rtp.ports import PortAllocator, PortsExhausted
+from sip.auth import DigestVerifier
+from sip.call import CallConfirmed, CallEnded, IncomingCall, InfoReceived, OfferReceived
+from sip.errors import SipParseError
+from sip.layer import LayerConfig, TransactionLayer
+from sip.sdp import (
+    Answer,
+    LocalMedia,
+    RejectReason,
+    Rejection,
+    SessionDescription,
+    accept_answer,
+    build_offer,
+    negotiate,
+)
+from sip.transaction import SipTimers
+from sip.transport import SipEndpoint
+from sip.uac import Originator
+from sip.useragent import UserAgent, UserAgentConfig
+
+log = structlog.get_logger("voiceagent")
+
+
+@dataclass(slots=True)
+class ActiveCall:
+    """What the runtime keeps per call (no PHI)."""
+
+    call_id: str
+    rtp_port: int
+    media: LocalMedia
+    answer: Answer | None = None
+
+
+class Server:
+    """One VoiceAgent instance."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        timers = SipTimers(t1=settings.sip_t1, t2=settings.sip_t2, t4=settings.sip_t4)
+        address = settings.advertised_address
+        host = f"[{address}]" if ":" in address else address
+        me = Originator(
+            from_uri=f"sip:voiceagent@{host}",
+            contact_uri=f"sip:voiceagent@{host}:{settings.sip_port}",
+            sent_by=f"{host}:{settings.sip_port}",
+            user_agent="VoiceAgent/0.1",
+        )
+        verifier = None
+        if settings.sip_auth_realm and settings.sip_auth_users:
+            verifier = DigestVerifier(
+                realm=settings.sip_auth_realm,
+                passwords=dict(settings.sip_auth_users),
+                secret=secrets.token_bytes(32),
+            )
+        self.ua = UserAgent(
+            UserAgentConfig(me=me, max_call_seconds=settings.max_call_seconds, verifier=verifier),
+            TransactionLayer(LayerConfig(timers=timers, force_rport=settings.force_rport)),
+        )
+        self.ports = PortAllocator(settings.port_range)
+        self.calls: dict[str, ActiveCall] = {}
+        self.endpoint: SipEndpoint | None = None
+        self.stopped = asyncio.Event()
+        self.completed_calls = 0
+
+    async def start(self) -> None:
+        """Bind the SIP sockets (raises OSError when the port is taken)."""
+        self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
+        await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
+        log.info(
+            "listening",
+            sip=f"{self.settings.sip_host}:{self.settings.sip_port}",
+            transports=["udp", "tcp"],
+            rtp_ports=self.settings.rtp_ports,
+        )
+
+    async def run_until_stopped(self) -> None:
+        """Serve until SIGINT or SIGTERM."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopped.set)
+        await self.stopped.wait()
+        self.close()
+
+    def close(self) -> None:
+        """Stop listening."""
+        if self.endpoint is not None:
+            self.endpoint.close()
+        log.info("stopped", active_calls=len(self.calls))
+
+    # ----------------------------------------------------------------- call events
+    def _on_activity(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while (event := self.ua.next_event()) is not None:
+            if isinstance(event, IncomingCall):
+                self._on_incoming(event, now)
+            elif isinstance(event, CallConfirmed):
+                self._on_confirmed(event)
+            elif isinstance(event, OfferReceived):
+                self._on_offer(event, now)
+            elif isinstance(event, CallEnded):
+                self._on_ended(event)
+            elif isinstance(event, InfoReceived):
+                log.info("info_received", call_id=event.call_id, content_type=event.content_type)
+        for rejected in list(self.ua.rejected):
+            log.info("message_rejected", reason=rejected.reason, status=rejected.status,
+                     source=str(rejected.source.transport))
+        self.ua.rejected.clear()
+
+    def _on_incoming(self, event: IncomingCall, now: float) -> None:
+        bound = log.bind(call_id=event.call_id, branch=event.request.top_via().branch)
+        try:
+            port = self.ports.allocate()
+        except PortsExhausted:
+            bound.warning("rtp_ports_exhausted")
+            self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", "5"),))
+            return
+        media = LocalMedia(
+            address=self.settings.advertised_address,
+            rtp_port=port,
+            session_id=secrets.randbelow(2**31),
+            session_version=1,
+            username="voiceagent",
+        )
+        if not event.offer:
+            # Offerless INVITE (RFC 3264 §4): our offer goes in the 200, the answer in ACK.
+            self.calls[event.call_id] = ActiveCall(event.call_id, port, media)
+            self.ua.answer(event.call_id, str(build_offer(media)).encode(), now)
+            bound.info("call_answered", offer="ours")
+            return
+        result = self._negotiate(event.offer, media)
+        if isinstance(result, Rejection):
+            self.ports.release(port)
+            bound.info("call_rejected", status=result.status, reason=str(result.reason))
+            self.ua.reject(event.call_id, result.status, now,
+                           headers=(("Warning", f'304 voiceagent "{result.reason}"'),))
+            return
+        self.calls[event.call_id] = ActiveCall(event.call_id, port, media, result)
+        self.ua.answer(event.call_id, str(result.sdp).encode(), now)
+        bound.info("call_answered", codec=result.codec.name, ptime_ms=result.ptime_ms)
+
+    def _on_confirmed(self, event: CallConfirmed) -> None:
+        call = self.calls.get(event.call_id)
+        log.info("call_confirmed", call_id=event.call_id)
+        if call is not None and call.answer is None and event.remote_sdp:
+            try:
+                offer = build_offer(call.media)
+                result = accept_answer(offer, SessionDescription.parse(event.remote_sdp.decode(
+                    "utf-8", "replace")))
+            except SipParseError:
+                result = None
+            if isinstance(result, Answer):
+                call.answer = result
+
+    def _on_offer(self, event: OfferReceived, now: float) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            self.ua.reject(event.call_id, 488, now)
+            return
+        call.media = call.media.next_version()
+        result = self._negotiate(event.offer, call.media)
+        if isinstance(result, Rejection):
+            self.ua.reject(event.call_id, result.status, now)
+            return
+        call.answer = result
+        self.ua.answer(event.call_id, str(result.sdp).encode(), now)
+        log.info("session_modified", call_id=event.call_id, on_hold=result.on_hold,
+                 direction=result.direction.value)
+
+    def _on_ended(self, event: CallEnded) -> None:
+        call = self.calls.pop(event.call_id, None)
+        if call is not None:
+            self.ports.release(call.rtp_port)
+        self.completed_calls += 1
+        log.info("call_ended", call_id=event.call_id, reason=event.reason.value,
+                 status=event.status)
+
+    @staticmethod
+    def _negotiate(offer: bytes, media: LocalMedia) -> Answer | Rejection:
+        try:
+            description = SessionDescription.parse(offer.decode("utf-8", "replace"))
+        except SipParseError:
+            return Rejection(reason=RejectReason.NO_AUDIO)
+        return negotiate(description, media)
