@@ -21,16 +21,15 @@ from sip.auth import DigestVerifier
 from sip.call import CallConfirmed, CallEnded, IncomingCall, InfoReceived, OfferReceived
 from sip.errors import SipParseError
 from sip.layer import LayerConfig, TransactionLayer
-from sip.sdp import (
+from sip.offer_answer import (
     Answer,
     LocalMedia,
-    RejectReason,
     Rejection,
-    SessionDescription,
     accept_answer,
     build_offer,
     negotiate,
 )
+from sip.sdp import SessionDescription
 from sip.transaction import SipTimers
 from sip.transport import SipEndpoint
 from sip.uac import Originator
@@ -146,11 +145,12 @@ class Server:
             bound.info("call_answered", offer="ours")
             return
         result = self._negotiate(event.offer, media)
-        if isinstance(result, Rejection):
+        if not isinstance(result, Answer):
             self.ports.release(port)
-            bound.info("call_rejected", status=result.status, reason=str(result.reason))
-            self.ua.reject(event.call_id, result.status, now,
-                           headers=(("Warning", f'304 voiceagent "{result.reason}"'),))
+            status, reason = _refusal(result)
+            bound.info("call_rejected", status=status, reason=reason)
+            self.ua.reject(event.call_id, status, now,
+                           headers=(("Warning", f'304 voiceagent "{reason}"'),))
             return
         self.calls[event.call_id] = ActiveCall(event.call_id, port, media, result)
         self.ua.answer(event.call_id, str(result.sdp).encode(), now)
@@ -176,8 +176,8 @@ class Server:
             return
         call.media = call.media.next_version()
         result = self._negotiate(event.offer, call.media)
-        if isinstance(result, Rejection):
-            self.ua.reject(event.call_id, result.status, now)
+        if not isinstance(result, Answer):
+            self.ua.reject(event.call_id, _refusal(result)[0], now)
             return
         call.answer = result
         self.ua.answer(event.call_id, str(result.sdp).encode(), now)
@@ -193,9 +193,16 @@ class Server:
                  status=event.status)
 
     @staticmethod
-    def _negotiate(offer: bytes, media: LocalMedia) -> Answer | Rejection:
+    def _negotiate(offer: bytes, media: LocalMedia) -> Answer | Rejection | SipParseError:
         try:
             description = SessionDescription.parse(offer.decode("utf-8", "replace"))
-        except SipParseError:
-            return Rejection(reason=RejectReason.NO_AUDIO)
+        except SipParseError as exc:
+            return exc
         return negotiate(description, media)
+
+
+def _refusal(result: Rejection | SipParseError) -> tuple[int, str]:
+    """Status and reason for an offer we cannot take: 400 for broken SDP, else 488."""
+    if isinstance(result, SipParseError):
+        return result.status_hint, f"malformed SDP: {result}"
+    return result.status, str(result.reason)

@@ -11,26 +11,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sip.errors import SipParseError
-from sip.sdp import (
+from sip.offer_answer import (
     PCMA,
     PCMU,
     Answer,
-    Attribute,
     Codec,
-    Connection,
-    Direction,
     LocalMedia,
-    MediaDescription,
-    MediaLine,
-    Origin,
     Rejection,
     RejectReason,
-    RtpMap,
-    SdpLine,
-    SessionDescription,
     accept_answer,
     build_offer,
     negotiate,
+)
+from sip.sdp import (
+    Attribute,
+    Connection,
+    Direction,
+    MediaDescription,
+    MediaLine,
+    Origin,
+    RtpMap,
+    SdpLine,
+    SessionDescription,
 )
 from tests.conformance import CONFORMANCE_DIR, ENV_VAR, conformance_path
 
@@ -339,6 +341,23 @@ def test_lenient_where_real_stacks_differ() -> None:
     assert audio.ptime_ms == 20
     assert audio.rtpmap(8) == RtpMap(8, "PCMA", 8000)
     assert audio.attribute("x-unknown-attribute") == "with: colons"
+
+
+def test_first_rtpmap_wins_and_fmtp_allows_tabs() -> None:
+    media = "m=audio 30000 RTP/AVP 96|a=rtpmap:96 PCMA/8000|a=rtpmap:96 PCMU/8000|a=fmtp:96\tx=1"
+    (audio,) = offer(media).media
+    assert audio.rtpmaps == {96: RtpMap(96, "PCMA", 8000)}
+    assert audio.fmtp(96) == "x=1"
+
+
+def test_huge_offer_is_handled_in_linear_time() -> None:
+    # 10,000 formats and 3,000 rtpmaps fit in one 64 KiB datagram; negotiation must not be
+    # quadratic in them.
+    formats = " ".join(["18"] * 10_000)
+    maps = "|".join(f"a=rtpmap:{n % 128} X/8000" for n in range(3_000))
+    assert negotiate(offer(f"m=audio 30000 RTP/AVP {formats} 8|{maps}"), LOCAL) == Rejection(
+        RejectReason.NO_CODEC
+    )
 
 
 # ---------------------------------------------------------------------------------------------
