@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from agent.config import ConfigError, Settings, load_settings
@@ -15,6 +16,19 @@ def _help(name: str) -> str:
     field = Settings.model_fields[name]
     env = f"VOICEAGENT_{name.upper()}"
     return f"{field.description} [env {env}; default {field.default}]"
+
+
+def _unflagged(flagged: set[str]) -> str:
+    """The settings that have no option, so that --help still explains every setting."""
+    lines = ["settings without an option (environment variable, or TOML key in lower case):"]
+    for name, field in Settings.model_fields.items():
+        if name in flagged:
+            continue
+        default = field.get_default(call_default_factory=True)
+        lines.append(f"  VOICEAGENT_{name.upper()}")
+        lines += textwrap.wrap(f"{field.description} [default {default}]", 72,
+                               initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="answer SIP calls from a trunk or SIP peer",
-        description="Listen for SIP INVITEs (UDP and TCP) and answer calls. Every option can "
-        "also be set by an environment variable or in a TOML file given with --config.",
+        description=textwrap.fill(
+            "Listen for SIP INVITEs (UDP and TCP) and answer calls. Every option can also be "
+            "set by an environment variable or in a TOML file given with --config.", 78),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--config", metavar="FILE", help="TOML file with settings "
                        "(keys as the option names with underscores) [env VOICEAGENT_CONFIG]")
@@ -40,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-address", metavar="IP", help=_help("public_address"))
     serve.add_argument("--max-call-seconds", metavar="S", type=float,
                        help=_help("max_call_seconds"))
+    serve.add_argument("--answer-delay-seconds", metavar="S", type=float,
+                       help=_help("answer_delay_seconds"))
     serve.add_argument("--log-level", metavar="LEVEL", help=_help("log_level"))
+    serve.epilog = _unflagged(set(vars(serve.parse_args([]))))  # every dest, as parsed
     return parser
 
 
@@ -60,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         "http_port": args.http_port,
         "public_address": args.public_address,
         "max_call_seconds": args.max_call_seconds,
+        "answer_delay_seconds": args.answer_delay_seconds,
         "log_level": args.log_level,
     }
     try:

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     max_call_seconds: float = Field(
         3600.0, gt=0, description="Hang up with BYE after a call lasts this long."
     )
+    # At most a minute: RFC 3261 §13.3.1.1 wants a fresh provisional every minute to keep
+    # stateful proxies from cancelling, and we send 180 only once.
+    answer_delay_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="Ring (180 Ringing) for this many seconds before answering; 0 answers at "
+        "once. A caller can still CANCEL while it rings.",
+    )
     sip_t1: float = Field(0.5, gt=0, description="RFC 3261 T1 (round-trip estimate), seconds.")
     sip_t2: float = Field(4.0, gt=0, description="RFC 3261 T2 (max retransmit interval), seconds.")
     sip_t4: float = Field(5.0, gt=0, description="RFC 3261 T4 (max message lifetime), seconds.")

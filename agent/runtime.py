@@ -4,6 +4,11 @@ This is the asyncio shell of the agent (STYLE rule 2). It builds the sans-I/O `U
 from `Settings`, binds `SipEndpoint`, and reacts to call events: an offer is negotiated
 (`sip.sdp.negotiate`) against an RTP port from the pool and answered with 200 OK, or
 refused with 488; a call that ends gives its port back. Media arrives with the RTP engine.
+
+With ``answer_delay_seconds`` set, an acceptable call first gets 180 Ringing and is answered
+when a per-call timer fires; the timer is cancelled when the call ends first (the caller
+CANCELs: the UA core sends 200 and 487). This timer is application policy, not protocol,
+so it lives here in the shell rather than in the sans-I/O `UserAgent`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ import structlog
 from agent.config import Settings
 from rtp.ports import PortAllocator, PortsExhausted
 from sip.auth import DigestVerifier
-from sip.call import CallConfirmed, CallEnded, IncomingCall, InfoReceived, OfferReceived
+from sip.call import (
+    CallConfirmed,
+    CallEnded,
+    CallState,
+    IncomingCall,
+    InfoReceived,
+    OfferReceived,
+)
 from sip.errors import SipParseError
 from sip.layer import LayerConfig, TransactionLayer
 from sip.offer_answer import (
@@ -46,6 +58,7 @@ class ActiveCall:
     rtp_port: int
     media: LocalMedia
     answer: Answer | None = None
+    answer_timer: asyncio.TimerHandle | None = None  # pending delayed answer, while ringing
 
 
 class Server:
@@ -100,6 +113,9 @@ class Server:
 
     def close(self) -> None:
         """Stop listening."""
+        for call in self.calls.values():
+            if call.answer_timer is not None:
+                call.answer_timer.cancel()
         if self.endpoint is not None:
             self.endpoint.close()
         log.info("stopped", active_calls=len(self.calls))
@@ -140,9 +156,10 @@ class Server:
         )
         if not event.offer:
             # Offerless INVITE (RFC 3264 §4): our offer goes in the 200, the answer in ACK.
-            self.calls[event.call_id] = ActiveCall(event.call_id, port, media)
-            self.ua.answer(event.call_id, str(build_offer(media)).encode(), now)
-            bound.info("call_answered", offer="ours")
+            call = ActiveCall(event.call_id, port, media)
+            self.calls[event.call_id] = call
+            self._answer_or_ring(call, str(build_offer(media)).encode(), now,
+                                 branch=event.request.top_via().branch, offer="ours")
             return
         result = self._negotiate(event.offer, media)
         if not isinstance(result, Answer):
@@ -152,9 +169,41 @@ class Server:
             self.ua.reject(event.call_id, status, now,
                            headers=(("Warning", f'304 voiceagent "{reason}"'),))
             return
-        self.calls[event.call_id] = ActiveCall(event.call_id, port, media, result)
-        self.ua.answer(event.call_id, str(result.sdp).encode(), now)
-        bound.info("call_answered", codec=result.codec.name, ptime_ms=result.ptime_ms)
+        call = ActiveCall(event.call_id, port, media, result)
+        self.calls[event.call_id] = call
+        self._answer_or_ring(call, str(result.sdp).encode(), now,
+                             branch=event.request.top_via().branch, codec=result.codec.name,
+                             ptime_ms=result.ptime_ms)
+
+    def _answer_or_ring(self, call: ActiveCall, sdp: bytes, now: float,
+                        **fields: object) -> None:
+        """Answer at once, or send 180 Ringing and answer after ``answer_delay_seconds``.
+
+        ``fields`` (``branch`` and the negotiated codec) go on the ``call_answered`` line.
+        """
+        delay = self.settings.answer_delay_seconds
+        if delay <= 0:
+            self.ua.answer(call.call_id, sdp, now)
+            log.info("call_answered", call_id=call.call_id, **fields)
+            return
+        self.ua.ring(call.call_id, now)
+        log.info("call_ringing", call_id=call.call_id, branch=fields.get("branch"),
+                 answer_in_s=delay)
+        call.answer_timer = asyncio.get_running_loop().call_later(
+            delay, self._answer_after_ringing, call.call_id, sdp, fields)
+
+    def _answer_after_ringing(self, call_id: str, sdp: bytes, fields: dict[str, object]) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return  # ended while ringing (its timer should have been cancelled)
+        call.answer_timer = None
+        signalling = self.ua.calls.get(call_id)
+        if signalling is None or signalling.state is not CallState.OFFERED:
+            return
+        self.ua.answer(call_id, sdp, asyncio.get_running_loop().time())
+        log.info("call_answered", call_id=call_id, **fields)
+        if self.endpoint is not None:
+            self.endpoint.pump()  # send the 200 and re-arm the SIP timer
 
     def _on_confirmed(self, event: CallConfirmed) -> None:
         call = self.calls.get(event.call_id)
@@ -187,6 +236,8 @@ class Server:
     def _on_ended(self, event: CallEnded) -> None:
         call = self.calls.pop(event.call_id, None)
         if call is not None:
+            if call.answer_timer is not None:
+                call.answer_timer.cancel()
             self.ports.release(call.rtp_port)
         self.completed_calls += 1
         log.info("call_ended", call_id=event.call_id, reason=event.reason.value,

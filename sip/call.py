@@ -88,7 +88,9 @@ class Call:
     hangup_at: float | None = None
     bye_key: TransactionKey | None = None
     cancel_key: TransactionKey | None = None
-    last_2xx: Response | None = None
+    last_2xx: Response | None = None  # our offerless INVITE's 2xx, ACKed when we answer it
+    ack: Request | None = None  # our ACK for the 2xx, re-sent for each retransmission
+    own_offer: TransactionKey | None = None  # our re-INVITE/UPDATE offer awaiting its answer
     auth_attempted: bool = False
 
     def dialog_tag(self) -> str | None:
@@ -163,6 +165,20 @@ class RegistrationResult:
 
 
 @dataclass(frozen=True, slots=True)
+class InDialogResponse:
+    """The final response to a request we sent in a call (re-INVITE, UPDATE, INFO).
+
+    ``status`` 408 also stands for a transaction timeout. ``body`` is the SDP answer to our
+    offer when there was one.
+    """
+
+    call_id: str
+    method: str
+    status: int
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class InfoReceived:
     """An in-dialog INFO (some trunks send DTMF as application/dtmf-relay)."""
 
@@ -179,4 +195,5 @@ CallEvent = (
     | CallEnded
     | RegistrationResult
     | InfoReceived
+    | InDialogResponse
 )

@@ -125,11 +125,19 @@ class Dialog:
         contact: str | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
         body: bytes = b"",
+        ack_for: int | None = None,
     ) -> tuple[Dialog, Request]:
-        """Build an in-dialog request (§12.2.1.1) and the dialog with its CSeq taken."""
+        """Build an in-dialog request (§12.2.1.1) and the dialog with its CSeq taken.
+
+        An ACK takes no CSeq of its own: it carries its INVITE's number (§13.2.2.4), which is
+        ``ack_for`` when given (another request may have been sent since), else the last one.
+        """
         if self.state is DialogState.TERMINATED and method != "ACK":
             raise SipStateError(f"cannot send {method} in a terminated dialog")
-        seq = self.local_cseq if method == "ACK" else self.local_cseq + 1
+        if method == "ACK":
+            seq = self.local_cseq if ack_for is None else ack_for
+        else:
+            seq = self.local_cseq + 1
         fields: list[tuple[str, str]] = [
             ("Via", via),
             ("Max-Forwards", "70"),
@@ -145,7 +153,7 @@ class Dialog:
         request = Request(
             method=method, uri=self.remote_target, headers=Headers(fields), body=body
         )
-        return replace(self, local_cseq=seq), request
+        return replace(self, local_cseq=max(seq, self.local_cseq)), request
 
 
 def _no_tag(params: tuple[tuple[str, str | None], ...]) -> tuple[tuple[str, str | None], ...]:

@@ -60,10 +60,11 @@ QUOTED_STRING_RE = re.compile(QUOTED_STRING)
 # hostname = *( domainlabel "." ) toplabel [ "." ]
 # domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
 # toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
-# (underscores are accepted: deployed stacks put them in host names)
+# (underscores are accepted: deployed stacks put them in host names; the top label must
+# still start with a letter, so "127.0.0.15555" or "1.2.3.4.5" is neither a name nor an IPv4)
 HOSTNAME_RE = re.compile(
     r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.)*"
-    r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?"
+    r"[A-Za-z](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?\.?"
 )
 # IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT
 IPV4_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")

@@ -16,6 +16,7 @@ looks at a header never pays for (or fails on) its parse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
@@ -299,12 +300,17 @@ class Via:
         if rest == value[m.end() :]:
             raise SipParseError("Via lacks whitespace before sent-by")
         host_end = _hostport_end(rest)
-        sent_by = parse_hostport(rest[:host_end].replace(" ", "").replace("\t", ""))
+        # sent-by = host [ COLON port ], COLON = SWS ":" SWS: LWS may surround the colon
+        # before the port, and nowhere else ("ho st" is not the host "host").
+        sent_by = parse_hostport(_PORT_COLON_RE.sub(":", rest[:host_end]))
         params = parse_params(rest[host_end:].strip(" \t"), what="Via")
         for key, val in params:
             if key.lower() in ("received", "maddr") and not val:
                 raise SipParseError(f"Via {key} has no value")
         return cls(transport.upper(), sent_by, params, f"{name.upper()}/{version}")
+
+
+_PORT_COLON_RE = re.compile(r"[ \t]*:[ \t]*(?=[0-9]*$)")
 
 
 def _hostport_end(text: str) -> int:

@@ -259,7 +259,12 @@ class TransactionLayer:
         if request.method == "ACK":
             invite_key = self._invites_by_dialog.get((request.call_id(), request.cseq().seq))
             invite_tx = self._transactions.get(invite_key) if invite_key else None
-            if isinstance(invite_tx, ServerInvite) and invite_key is not None:
+            # Only an ACK for a 2xx carries a new branch (§17.1.1.3 vs §13.2.2.4); an ACK for
+            # a non-2xx must match the INVITE's branch, so it never takes this path.
+            accepted = TransactionState.ACCEPTED
+            if isinstance(invite_tx, ServerInvite) and invite_key is not None and (
+                invite_tx.state is accepted
+            ):
                 invite_tx.receive(request, now)
                 return invite_key
             self._events.append(StrayAck(request, source))

@@ -111,7 +111,8 @@ class _Message:
 
     def record_route(self) -> list[NameAddr]:
         """Record-Route values, top first."""
-        return [NameAddr.parse(v, header="Record-Route") for v in self.headers.values("record-route")]
+        values = self.headers.values("record-route")
+        return [NameAddr.parse(v, header="Record-Route") for v in values]
 
     def content_type(self) -> str | None:
         """The media type (lower case, parameters dropped), or None."""
@@ -257,7 +258,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
             ``request`` set to the partial request (headers as far as they were read).
     """
     if len(data) > MAX_MESSAGE_BYTES:
-        raise _error("message is larger than 65535 bytes", 513, _partial(data[:8192]))
+        raise _error("message is larger than 65535 bytes", 513, partial_request(data[:8192]))
     data = data.lstrip(b"\r\n")  # §7.5: ignore CRLFs before the start line
     if not data:
         raise SipParseError("empty message")
@@ -273,7 +274,12 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     return message
 
 
-def _partial(data: bytes) -> Request | None:
+def partial_request(data: bytes) -> Request | None:
+    """The request line and raw headers of ``data`` as far as they can be read, or None.
+
+    Used where a message cannot be parsed whole (too large, unframeable on a stream) but an
+    error response can still be formed from its Via, From, To, Call-ID and CSeq.
+    """
     return _partial_from_head(_split_head(data.lstrip(b"\r\n")))
 
 
@@ -386,7 +392,8 @@ def make_response(
             fields.append((f.name, f.value))
         elif f.key == "to":
             value = f.value
-            if to_tag is not None and status != 100 and ";tag=" not in value.replace(" ", "").lower():
+            has_tag = ";tag=" in value.replace(" ", "").lower()
+            if to_tag is not None and status != 100 and not has_tag:
                 value = f"{value};tag={to_tag}"
             fields.append((f.name, value))
         elif f.key == "timestamp" and status == 100:

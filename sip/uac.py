@@ -1,13 +1,17 @@
 """Requests we originate outside a dialog (RFC 3261 §8.1.1): INVITE, REGISTER, CANCEL, ACK.
 
-Pure builders. Identifiers (branch, tag, Call-ID) are passed in, so tests are deterministic
-and the `UserAgent` owns the randomness.
+Pure builders. Identifiers (branch, tag, Call-ID, cnonce) are passed in, so tests are
+deterministic and the `UserAgent` owns the randomness. `with_authorization` answers a digest
+challenge (§22.2) by rebuilding the request; `granted_expires` reads a registrar's answer
+(§10.2.4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sip.auth import build_authorization, choose_challenge
+from sip.errors import SipParseError
 from sip.headers import Headers
 from sip.message import Request, Response
 
@@ -25,9 +29,13 @@ class Originator:
     display_name: str | None = None
     user_agent: str = "VoiceAgent"
 
-    def via(self, branch: str) -> str:
-        """A Via value with ``branch`` and rport (RFC 3581) requested."""
-        return f"SIP/2.0/{self.transport} {self.sent_by};branch={branch};rport"
+    def via(self, branch: str, transport: str | None = None) -> str:
+        """A Via value with ``branch`` and rport (RFC 3581) requested.
+
+        ``transport`` is the one the request goes over (§18.1.1), when not our default.
+        """
+        transport = (transport or self.transport).upper()
+        return f"SIP/2.0/{transport} {self.sent_by};branch={branch};rport"
 
     def from_value(self, tag: str) -> str:
         """Our From header value."""
@@ -103,8 +111,13 @@ def build_cancel(invite: Request) -> Request:
     return Request(method="CANCEL", uri=invite.uri, headers=Headers(fields))
 
 
-def build_ack_for_2xx(invite: Request, response: Response, *, via: str) -> Request:
-    """ACK for a 2xx (§13.2.2.4): its own branch, the dialog's route set and remote target."""
+def build_ack_for_2xx(invite: Request, response: Response, *, via: str,
+                      body: bytes = b"") -> Request:
+    """ACK for a 2xx (§13.2.2.4): its own branch, the dialog's route set and remote target.
+
+    ``body`` is the SDP answer when the INVITE had no offer and the 2xx carried one (RFC 3264
+    §4).
+    """
     contacts = response.contact()
     target = str(contacts[0].uri) if contacts else invite.uri
     fields: list[tuple[str, str]] = [
@@ -116,4 +129,63 @@ def build_ack_for_2xx(invite: Request, response: Response, *, via: str) -> Reque
         ("CSeq", f"{invite.cseq().seq} ACK"),
     ]
     fields += [("Route", str(rr)) for rr in reversed(response.record_route())]
-    return Request(method="ACK", uri=target, headers=Headers(fields))
+    if body:
+        fields.append(("Content-Type", "application/sdp"))
+    return Request(method="ACK", uri=target, headers=Headers(fields), body=body)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What we answer a digest challenge with (RFC 3261 §22.2)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+# RFC 3261 §22.2/§22.3: which header carries the challenge, and which the answer.
+_AUTH_HEADERS = {401: ("www-authenticate", "Authorization"),
+                 407: ("proxy-authenticate", "Proxy-Authorization")}
+
+
+def with_authorization(request: Request, response: Response, credentials: Credentials, *,
+                       via: str, cnonce: str) -> Request | None:
+    """``request`` resent with credentials for the 401/407 ``response`` (§22.2).
+
+    The retry keeps Call-ID, From (tag) and To, takes a new branch (``via``) and the next
+    CSeq number (§8.1.3.5). Returns None when the response carries no challenge we can answer.
+    """
+    if response.status not in _AUTH_HEADERS:
+        return None
+    challenge_header, answer_header = _AUTH_HEADERS[response.status]
+    challenge = choose_challenge(response.headers.values(challenge_header))
+    if challenge is None:
+        return None
+    answer = build_authorization(
+        challenge, username=credentials.username, password=credentials.password,
+        method=request.method, uri=request.uri, cnonce=cnonce, body=request.body,
+    )
+    cseq = request.cseq()
+    headers = (
+        request.headers.with_set("Via", via)
+        .with_set("CSeq", f"{cseq.seq + 1} {cseq.method}")
+        .without(answer_header)
+        .with_added(answer_header, answer)
+    )
+    return Request(method=request.method, uri=request.uri, headers=headers, body=request.body)
+
+
+def granted_expires(response: Response, contact_uri: str) -> int | None:
+    """How long the registrar keeps our binding (§10.2.4), or None when it does not say.
+
+    The ``expires`` parameter of the Contact naming us wins over the Expires header.
+    """
+    try:
+        contacts = response.contact()
+    except SipParseError:
+        contacts = []
+    for contact in contacts:
+        value = contact.param("expires")
+        if str(contact.uri) == contact_uri and value is not None and value.isdigit():
+            return int(value)
+    header = response.headers.get("expires")
+    return int(header) if header is not None and header.strip().isdigit() else None

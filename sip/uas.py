@@ -6,14 +6,20 @@ method (§8.2.1: 405 with Allow, or 501 for a method nobody knows), Request-URI 
 420 with Unsupported), then content (§8.2.3: 415 with Accept for a body we cannot read; 406
 when the request's Accept excludes the SDP we would answer with, RFC 4475 §3.3.15).
 Each check is a pure function of the request and a `UasPolicy`.
+
+The headers of the answers the UA core gives on its own are built here too: OPTIONS
+capabilities (§11.2), the registrar's Contact echo (§10.3 step 8) and the digest challenge
+(§22.1, RFC 7616).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sip.auth import AuthResult, DigestVerifier, parse_credentials
+from sip.errors import SipParseError
 from sip.headers import split_list
-from sip.message import KNOWN_METHODS, Request
+from sip.message import KNOWN_METHODS, Request, Response
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = ("replaces", "timer")
 
@@ -96,3 +102,63 @@ def _content(request: Request, policy: UasPolicy) -> Rejection | None:
         if not any(t in ("application/sdp", "application/*", "*/*") for t in types):
             return Rejection(406, (("Warning", '399 voiceagent "only application/sdp"'),))
     return None
+
+
+Fields = tuple[tuple[str, str], ...]
+
+
+def options_headers(policy: UasPolicy) -> Fields:
+    """What a 200 to OPTIONS says about us (§11.2)."""
+    return (
+        ("Allow", ", ".join(policy.allow)),
+        ("Accept", ", ".join(policy.accept)),
+        ("Supported", ", ".join(policy.supported)),
+        ("Accept-Encoding", "identity"),
+        ("Accept-Language", "en"),
+    )
+
+
+def dialog_response(response: Response, contact_uri: str, policy: UasPolicy,
+                    body: bytes) -> Response:
+    """``response`` (1xx/2xx to an INVITE or UPDATE) with our Contact (§12.1.1) and body."""
+    headers = response.headers.with_added("Contact", f"<{contact_uri}>")
+    headers = headers.with_added("Allow", ", ".join(policy.allow))
+    headers = headers.with_added("Supported", ", ".join(policy.supported))
+    if body:
+        headers = headers.with_added("Content-Type", "application/sdp")
+    return Response(status=response.status, reason=response.reason,
+                    headers=headers.with_set("Content-Length", str(len(body))), body=body)
+
+
+def registrar_contacts(request: Request, default_expires: int) -> Fields:
+    """The Contact fields a registrar's 200 echoes (§10.3 step 8), each with its expires.
+
+    We keep no bindings, so the answer simply grants what was asked: a Contact's own
+    ``expires``, else the Expires header, else ``default_expires``. ``*`` is not echoed.
+    """
+    expires = request.headers.get("expires")
+    return tuple(
+        ("Contact", c if "expires=" in c.lower() else f"{c};expires={expires or default_expires}")
+        for c in request.headers.values("contact")
+        if c.strip() != "*"
+    )
+
+
+def digest_challenge(request: Request, verifier: DigestVerifier, now: float) -> Fields | None:
+    """None when ``request`` carries acceptable credentials, else the 401's challenges.
+
+    Credentials in a scheme or algorithm we do not know are skipped, not refused (RFC 4475
+    §3.3.7); a right digest on an expired nonce is challenged with ``stale=true``.
+    """
+    stale = False
+    for value in request.headers.values("authorization"):
+        try:
+            credentials = parse_credentials(value)
+        except SipParseError:  # UnsupportedScheme and UnsupportedAlgorithm included
+            continue
+        result = verifier.verify(credentials, request.method, now, body=request.body)
+        if result is AuthResult.OK:
+            return None
+        stale = result is AuthResult.STALE
+        break
+    return tuple(("WWW-Authenticate", c) for c in verifier.challenge(now, stale=stale))

@@ -16,10 +16,19 @@ inspection. Requests inside a dialog: ACK confirms, BYE ends (200), re-INVITE an
 carry offers (`OfferReceived`) or refresh the session timer (answered with the current SDP),
 INFO is passed up. An in-dialog request for no known dialog gets 481.
 
+An offer from the peer while our own re-INVITE/UPDATE is pending is glare: 491 (§14.2); a
+second offer while theirs is unanswered gets 500 with Retry-After (§14.2, RFC 3311 §5.2).
+
 CANCEL (§9.2): 200 for the CANCEL and 487 for the INVITE when it is still unanswered; 481
 when nothing matches. A 2xx that is never ACKed (the INVITE server transaction's timer)
 ends the call with a BYE. In-dialog requests are sent to the address the call's signalling
 came from (the trunk), never to a host named in Contact or Record-Route.
+
+Our side as a client: `invite` places a call (an offerless one too: the 2xx's offer comes up
+as `OfferReceived` and `answer` puts the answer in the ACK, RFC 3264 §4), `send_in_dialog`
+sends re-INVITE/UPDATE/INFO (`InDialogResponse`), `register` binds our Contact at a
+registrar (`RegistrationResult`). A 401/407 to our INVITE or REGISTER is answered once with
+the configured `Credentials` (§22.2): same Call-ID and tags, CSeq + 1, a new branch.
 """
 
 from __future__ import annotations
@@ -27,9 +36,9 @@ from __future__ import annotations
 import collections
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sip.auth import AuthResult, DigestVerifier, UnsupportedScheme, parse_credentials
+from sip.auth import DigestVerifier
 from sip.call import (
     Call,
     CallConfirmed,
@@ -40,11 +49,12 @@ from sip.call import (
     CallState,
     EndReason,
     IncomingCall,
+    InDialogResponse,
     InfoReceived,
     OfferReceived,
 )
 from sip.dialog import Dialog
-from sip.errors import SipError, SipParseError
+from sip.errors import SipError, SipStateError
 from sip.layer import (
     Address,
     LayerEvent,
@@ -54,15 +64,33 @@ from sip.layer import (
     TransactionLayer,
 )
 from sip.message import Request, Response, make_response
+from sip.registration import Registrations
 from sip.transaction import (
     AckReceived,
     ResponseReceived,
     ServerInvite,
     TransactionKey,
+    TransactionTerminated,
     TransactionTimedOut,
 )
-from sip.uac import BRANCH_COOKIE, Originator, build_ack_for_2xx, build_cancel, build_invite
-from sip.uas import Rejection, UasPolicy, inspect
+from sip.uac import (
+    BRANCH_COOKIE,
+    Credentials,
+    Originator,
+    build_ack_for_2xx,
+    build_cancel,
+    build_invite,
+    with_authorization,
+)
+from sip.uas import (
+    Rejection,
+    UasPolicy,
+    dialog_response,
+    digest_challenge,
+    inspect,
+    options_headers,
+    registrar_contacts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +103,16 @@ class UserAgentConfig:
     verifier: DigestVerifier | None = None  # challenge INVITE/REGISTER when set
     accept_register: bool = True
     register_expires: int = 3600
+    credentials: Credentials | None = None  # answer 401/407 to our INVITE and REGISTER
+
+
+@dataclass(frozen=True, slots=True)
+class _InDialogRequest:
+    """A request of ours inside a call, and the ACK once a re-INVITE was answered 2xx."""
+
+    call_id: str
+    request: Request
+    ack: Request | None = None
 
 
 def _random_id() -> str:
@@ -97,6 +135,9 @@ class UserAgent:
         self.calls: dict[str, Call] = {}
         self._events: collections.deque[CallEvent] = collections.deque()
         self._client_calls: dict[TransactionKey, str] = {}
+        self.registrations = Registrations(config.me, layer, ids=id_factory,
+                                           credentials=config.credentials)
+        self._in_dialog: dict[TransactionKey, _InDialogRequest] = {}
         self.rejected: collections.deque[MessageRejected] = collections.deque(maxlen=64)
 
     # ----------------------------------------------------------------- shell interface
@@ -137,9 +178,18 @@ class UserAgent:
         self._respond_invite(call, 180, now)
 
     def answer(self, call_id: str, sdp: bytes, now: float) -> None:
-        """Answer an offered call (200 OK) or a pending re-INVITE with ``sdp``."""
+        """Answer with ``sdp``: an offered call, a pending re-INVITE or UPDATE, or our ACK.
+
+        The last case is the 2xx to our offerless INVITE: its offer came up as
+        `OfferReceived`, and the answer goes in the ACK (RFC 3264 §4).
+        """
         call = self.calls[call_id]
         call.local_sdp = sdp
+        if call.last_2xx is not None:
+            response, call.last_2xx = call.last_2xx, None
+            self._send_ack(call, response, body=sdp)
+            self._events.append(CallConfirmed(call.call_id, call.remote_sdp))
+            return
         if call.pending_reinvite is not None:
             key, call.pending_reinvite = call.pending_reinvite, None
             tx = self.layer.server_transaction(key)
@@ -181,16 +231,53 @@ class UserAgent:
 
     def invite(self, request_uri: str, destination: Address, sdp: bytes, now: float,
                *, to_uri: str | None = None) -> str:
-        """Place a call (our UAC side); returns its Call-ID."""
-        call_id = f"{self._ids()}@{self.config.me.sent_by.split(':')[0]}"
+        """Place a call (our UAC side); returns its Call-ID. ``sdp`` may be empty."""
+        call_id = self._new_call_id()
         request = build_invite(
-            self.config.me, request_uri=request_uri, to_uri=to_uri or request_uri,
+            replace(self.config.me, transport=destination.transport.upper()),
+            request_uri=request_uri, to_uri=to_uri or request_uri,
             call_id=call_id, tag=self._ids(), branch=self._branch(), sdp=sdp,
         )
         call = Call(call_id, CallState.CALLING, destination, request, local_sdp=sdp)
         self.calls[call_id] = call
         call.invite_key = self.layer.send_request(request, destination, now)
         self._client_calls[call.invite_key] = call_id
+        return call_id
+
+    def send_in_dialog(self, call_id: str, method: str, now: float, *, body: bytes = b"",
+                       content_type: str = "application/sdp") -> None:
+        """Send re-INVITE, UPDATE or INFO in a confirmed call (§12.2.1.1, §14.1, RFC 3311).
+
+        The final response comes back as `InDialogResponse`; a 2xx to a re-INVITE is ACKed
+        here. Until then a re-INVITE (or an UPDATE with SDP) is our pending offer.
+
+        Raises:
+            SipStateError: the call is not confirmed.
+        """
+        call = self.calls.get(call_id)
+        if call is None or call.dialog is None or call.state is not CallState.CONFIRMED:
+            raise SipStateError(f"cannot send {method}: the call is not confirmed")
+        extra = (("Content-Type", content_type),) if body else ()
+        refresh = method in ("INVITE", "UPDATE")  # target refresh requests carry Contact
+        call.dialog, request = call.dialog.next_request(
+            method, via=self._via(call), extra_headers=extra, body=body,
+            contact=f"<{self.config.me.contact_uri}>" if refresh else None,
+        )
+        key = self.layer.send_request(request, call.peer, now)
+        self._in_dialog[key] = _InDialogRequest(call_id, request)
+        if method == "INVITE" or (method == "UPDATE" and body):
+            call.own_offer = key
+
+    def register(self, registrar_uri: str, destination: Address, now: float,
+                 *, expires: int | None = None) -> str:
+        """Bind our Contact at a registrar (§10.2); returns the REGISTER's Call-ID.
+
+        The outcome is a `RegistrationResult` (status 408 when nobody answered).
+        """
+        call_id = self._new_call_id()
+        expires = self.config.register_expires if expires is None else expires
+        self.registrations.register(registrar_uri, destination, now, expires=expires,
+                                    call_id=call_id)
         return call_id
 
     # ----------------------------------------------------------------- event dispatch
@@ -275,7 +362,13 @@ class UserAgent:
             self._try_respond(event.key, make_response(request, 200), now)
             self._end(call, EndReason.REMOTE_BYE)
         elif request.method in ("INVITE", "UPDATE"):
-            if call.pending_reinvite is not None or call.state is not CallState.CONFIRMED:
+            if call.pending_reinvite is not None:
+                # §14.2 (RFC 3311 §5.2): their previous offer is still unanswered.
+                retry = (("Retry-After", str(secrets.randbelow(11))),)
+                self._try_respond(event.key, make_response(request, 500, headers=retry), now)
+                return
+            glare = call.own_offer is not None and (request.method == "INVITE" or request.body)
+            if glare or call.state is not CallState.CONFIRMED:
                 self._try_respond(event.key, make_response(request, 491), now)  # §14.2
                 return
             call.dialog = call.dialog.with_remote_target(request)
@@ -305,11 +398,7 @@ class UserAgent:
             return
         if not self._authorized(event, now):
             return
-        contacts = request.headers.values("contact")
-        expires = request.headers.get("expires")
-        headers = tuple(("Contact", c if c == "*" or "expires" in c.lower()
-                         else f"{c};expires={expires or self.config.register_expires}")
-                        for c in contacts if c != "*")
+        headers = registrar_contacts(request, self.config.register_expires)
         self._try_respond(event.key, make_response(request, 200, headers=headers,
                                                    to_tag=self._ids()), now)
 
@@ -329,8 +418,16 @@ class UserAgent:
             self._on_timeout(event.key, inner, now)
         elif isinstance(inner, ResponseReceived):
             self._on_response(event.key, inner.response, now)
+        elif isinstance(inner, TransactionTerminated):
+            self._in_dialog.pop(event.key, None)  # re-INVITE 2xx retransmissions are over
 
     def _on_timeout(self, key: TransactionKey, event: TransactionTimedOut, now: float) -> None:
+        if (sent := self._in_dialog.pop(key, None)) is not None:
+            self._in_dialog_final(key, sent, 408, b"")
+            return
+        if (registered := self.registrations.on_timeout(key)) is not None:
+            self._events.append(registered)
+            return
         for call in list(self.calls.values()):
             if call.invite_key == key and call.state is CallState.ANSWERED:
                 # §13.3.1.4: no ACK for our 2xx within 64*T1: end the dialog with BYE.
@@ -341,27 +438,81 @@ class UserAgent:
         self._client_calls.pop(key, None)
 
     def _on_response(self, key: TransactionKey, response: Response, now: float) -> None:
+        if key in self.registrations:
+            if (registered := self.registrations.on_response(key, response, now)) is not None:
+                self._events.append(registered)
+            return
+        if key in self._in_dialog:
+            self._on_in_dialog_response(key, self._in_dialog[key], response)
+            return
         call_id = self._client_calls.get(key)
         call = self.calls.get(call_id) if call_id else None
         if call is None or key != call.invite_key:
-            return  # responses to BYE/CANCEL/REGISTER need no action here
+            return  # responses to BYE and CANCEL need no action here
         if response.status < 200:
             self._events.append(CallProgress(call.call_id, response.status))
             return
         if response.status >= 300:
-            self._end(call, EndReason.FAILED, response.status)
+            retry = None
+            if not call.auth_attempted and call.cancel_key is None:
+                retry = self._authorize(call, response)
+            if retry is None:
+                self._end(call, EndReason.FAILED, response.status)
+                return
+            call.auth_attempted = True
+            self._client_calls.pop(key, None)
+            call.invite = retry
+            call.invite_key = self.layer.send_request(retry, call.peer, now)
+            self._client_calls[call.invite_key] = call.call_id
             return
-        ack = build_ack_for_2xx(call.invite, response, via=self.config.me.via(self._branch()))
-        self.layer.send_stateless(ack, call.peer)
-        if call.state is CallState.CALLING:
-            call.advance(CallInput.ACCEPTED)
-            call.dialog = Dialog.as_uac(call.invite, response)
-            call.remote_sdp = response.body
-            call.hangup_at = now + self.config.max_call_seconds
+        if call.state is not CallState.CALLING:
+            if call.ack is not None:  # a retransmitted 2xx: the same ACK again (§13.2.2.4)
+                self.layer.send_stateless(call.ack, call.peer)
+            return
+        call.advance(CallInput.ACCEPTED)
+        call.dialog = Dialog.as_uac(call.invite, response)
+        call.remote_sdp = response.body
+        call.hangup_at = now + self.config.max_call_seconds
+        if call.cancel_key is not None:  # we cancelled, but the 2xx won the race (§9.1)
+            self._send_ack(call, response)
+            self._send_bye(call, now)
+            self._end(call, EndReason.LOCAL_BYE)
+        elif not call.invite.body and response.body:
+            # Offerless INVITE (RFC 3264 §4): the 2xx carries the offer; `answer` ACKs it.
+            call.last_2xx = response
+            self._events.append(OfferReceived(call.call_id, response.body))
+        else:
+            self._send_ack(call, response)
             self._events.append(CallConfirmed(call.call_id, response.body))
-            if call.cancel_key is not None:  # we cancelled, but the 2xx won the race (§9.1)
-                self._send_bye(call, now)
-                self._end(call, EndReason.LOCAL_BYE)
+
+    def _on_in_dialog_response(self, key: TransactionKey, sent: _InDialogRequest,
+                               response: Response) -> None:
+        call = self.calls.get(sent.call_id)
+        if response.status < 200 or call is None or call.dialog is None:
+            return
+        if sent.ack is not None:  # a retransmitted 2xx to our re-INVITE
+            self.layer.send_stateless(sent.ack, call.peer)
+            return
+        if response.status < 300 and sent.request.method == "INVITE":
+            call.dialog = call.dialog.with_remote_target(response)  # §12.2.1.2 target refresh
+            call.dialog, ack = call.dialog.next_request(
+                "ACK", via=self._via(call), ack_for=sent.request.cseq().seq)
+            self.layer.send_stateless(ack, call.peer)
+            self._in_dialog[key] = replace(sent, ack=ack)  # until the transaction ends
+        else:
+            del self._in_dialog[key]
+        if response.status < 300 and sent.request.body:
+            call.local_sdp = sent.request.body
+            if response.body:
+                call.remote_sdp = response.body
+        self._in_dialog_final(key, sent, response.status, response.body)
+
+    def _in_dialog_final(self, key: TransactionKey, sent: _InDialogRequest, status: int,
+                         body: bytes) -> None:
+        call = self.calls.get(sent.call_id)
+        if call is not None and call.own_offer == key:
+            call.own_offer = None
+        self._events.append(InDialogResponse(sent.call_id, sent.request.method, status, body))
 
     def _on_stray_ack(self, event: StrayAck) -> None:
         """An ACK with no transaction: a retransmission after Timer L, or a peer's odd tag.
@@ -371,27 +522,26 @@ class UserAgent:
         """
 
     # ----------------------------------------------------------------- helpers
+    def _authorize(self, call: Call, response: Response) -> Request | None:
+        """Our INVITE again with credentials for a 401/407, or None (§22.2)."""
+        if self.config.credentials is None:
+            return None
+        return with_authorization(call.invite, response, self.config.credentials,
+                                  via=self._via(call), cnonce=self._ids())
+
+    def _send_ack(self, call: Call, response: Response, body: bytes = b"") -> None:
+        call.ack = build_ack_for_2xx(call.invite, response,
+                                     via=self._via(call), body=body)
+        self.layer.send_stateless(call.ack, call.peer)
+
     def _authorized(self, event: RequestReceived, now: float) -> bool:
         verifier = self.config.verifier
         if verifier is None:
             return True
-        request = event.request
-        for value in request.headers.values("authorization"):
-            try:
-                credentials = parse_credentials(value)
-            except UnsupportedScheme:
-                continue  # RFC 4475 §3.3.7: ignore credentials in a scheme we do not know
-            except SipParseError:
-                continue
-            result = verifier.verify(credentials, request.method, now, body=request.body)
-            if result is AuthResult.OK:
-                return True
-            stale = result is AuthResult.STALE
-            break
-        else:
-            stale = False
-        challenges = tuple(("WWW-Authenticate", c) for c in verifier.challenge(now, stale=stale))
-        self._try_respond(event.key, make_response(request, 401, headers=challenges,
+        challenges = digest_challenge(event.request, verifier, now)
+        if challenges is None:
+            return True
+        self._try_respond(event.key, make_response(event.request, 401, headers=challenges,
                                                    to_tag=self._ids()), now)
         return False
 
@@ -406,23 +556,11 @@ class UserAgent:
         self._try_respond(call.invite_key, response, now)
 
     def _with_contact(self, response: Response, body: bytes) -> Response:
-        headers = response.headers.with_added("Contact", f"<{self.config.me.contact_uri}>")
-        headers = headers.with_added("Allow", ", ".join(self.config.policy.allow))
-        headers = headers.with_added("Supported", ", ".join(self.config.policy.supported))
-        if body:
-            headers = headers.with_added("Content-Type", "application/sdp")
-        return Response(status=response.status, reason=response.reason,
-                        headers=headers.with_set("Content-Length", str(len(body))), body=body)
+        return dialog_response(response, self.config.me.contact_uri, self.config.policy, body)
 
     def _options_response(self, request: Request) -> Response:
-        policy = self.config.policy
-        return make_response(request, 200, to_tag=self._ids(), headers=(
-            ("Allow", ", ".join(policy.allow)),
-            ("Accept", ", ".join(policy.accept)),
-            ("Supported", ", ".join(policy.supported)),
-            ("Accept-Encoding", "identity"),
-            ("Accept-Language", "en"),
-        ))
+        headers = options_headers(self.config.policy)
+        return make_response(request, 200, to_tag=self._ids(), headers=headers)
 
     def _send_rejection(self, key: TransactionKey, request: Request, rejection: Rejection,
                         now: float) -> None:
@@ -440,7 +578,7 @@ class UserAgent:
         if call.dialog is None:
             return
         call.dialog, bye = call.dialog.next_request(
-            "BYE", via=self.config.me.via(self._branch()))
+            "BYE", via=self._via(call))
         call.bye_key = self.layer.send_request(bye, call.peer, now)
 
     def _end(self, call: Call, reason: EndReason, status: int | None = None) -> None:
@@ -457,6 +595,13 @@ class UserAgent:
 
     def _branch(self) -> str:
         return f"{BRANCH_COOKIE}{self._ids()}"
+
+    def _via(self, call: Call) -> str:
+        """Our Via for a request in ``call``, naming the transport it goes over (§18.1.1)."""
+        return self.config.me.via(self._branch(), transport=call.peer.transport)
+
+    def _new_call_id(self) -> str:
+        return f"{self._ids()}@{self.config.me.sent_by.split(':')[0]}"
 
 
 def _source(event: object) -> Address:

@@ -1,0 +1,1 @@
+"""Speech and language providers: embedded (espeak-ng, pocketsphinx, rules) and cloud."""

@@ -1,0 +1,535 @@
+"""Adaptive jitter buffer for one received audio stream (RFC 3550 §5.1, §6.4.1, A.8).
+
+Theory of operation
+-------------------
+Packets go in with `JitterBuffer.push(packet, now)` as they arrive; a 20 ms playout clock
+calls `JitterBuffer.pop(now)`, and every call after playout has started returns exactly one
+`Frame` or `Gap` (so output frames == playout ticks). Before playout starts it returns None.
+
+*Ring.* Packets sit in a ring whose size is a power of two, indexed by an *extended*
+sequence number (the 16-bit number unwrapped with `rtp.seq.seq_diff`; RFC 3550 §5.1 numbers
+wrap). The playout position is the next extended number to play. A packet behind it is
+*late* (its slot already played as a gap) or a *duplicate* (the slot remembers which number
+it played); either is counted and dropped, so output never repeats or reorders a frame.
+
+*Timing.* Each packet has a transit time, arrival minus media time (RTP timestamp / clock
+rate). The jitter estimate J is RFC 3550 A.8 (J += (|D| - J)/16 on transit changes, in
+arrival order). The *base* is the lowest transit seen over the last ``base_window_s``: the
+fastest path through the network, which follows a drifting sender clock. The delay of the
+frame being played is ``now - media - base``; the target delay is
+``clamp(jitter_factor * J + ptime, min_delay, max_delay)``.
+
+*When a frame plays.* Playout starts when the first frame's deadline ``media + base +
+target`` has come. From then on each tick plays the next frame if it is here. A missing
+frame with later ones buffered is lost: `Gap` LOST, and the position moves on. With nothing
+buffered the buffer has run dry: `Gap` UNDERRUN, and the position stays, which stretches
+playout by one frame (a slow sender clock is absorbed here). If the missing frame then turns
+out lost, the underrun gap already stood in for it and it is skipped silently, so one lost
+packet makes exactly one gap either way.
+
+*Adapting the delay* never shifts playout mid-frame; it happens only where it is not heard
+or as a whole-frame decision (no time-scale modification):
+
+- at a talkspurt start (marker bit, RFC 3551 §4.1, or a timestamp that jumps ahead of the
+  sequence number: the sender suppressed silence) the frame waits for its own deadline, so
+  the delay re-anchors to the current target during the silence;
+- while talking, if the delay stays more than one frame above target for ``adapt_hold_s``
+  one frame is dropped (a fast sender clock, or a jitter spike that has passed); if it stays
+  more than one frame below, one `Gap` INSERTED is played first. Above ``max_delay`` a frame
+  is dropped every tick.
+
+*Resynchronisation* (an *epoch*): a new SSRC (re-INVITE, transfer), a sequence jump of more
+than half the ring (confirmed by the next packet following it, as RFC 3550 A.1 does, or at
+once when it carries the marker bit: a new talkspurt from a trunk), or a timestamp that goes
+back or runs ahead of real time by more than a second while the sequence continues. The new
+packets are mapped right after the old ones, so the frames already buffered still play, the
+base restarts and the first new frame waits for its own deadline: no stall, and no burst of
+thousands of gaps. Packets from the previous SSRC that straggle in are counted late.
+
+The buffer only takes audio of one frame size (``ptime_s``; G.711 at 8 kHz by default) and
+never looks at the payload: route telephone-event (RFC 4733) packets elsewhere first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from rtp.errors import RtpError
+from rtp.packet import RtpPacket
+from rtp.seq import seq_add, seq_diff, ts_diff
+
+_JITTER_GAIN: Final = 1 / 16  # RFC 3550 A.8
+# J itself swings by +-50 % on uniform jitter (a 16-packet memory); the target follows a
+# slower average of it (about 2.5 s at 50 packets/s) so that it does not chase the noise.
+_TARGET_GAIN: Final = 1 / 128
+# A transit change this large is a timestamp discontinuity or an outage, not jitter: it
+# neither feeds J nor (for a packet out of order) the base.
+_DISCONTINUITY_S: Final = 1.0
+# A jumped sequence number is confirmed only by a packet that follows it within this time.
+_CONFIRM_WINDOW_S: Final = 1.0
+# Packets of a replaced SSRC are stale while the new one was heard within this time.
+_STALE_SSRC_S: Final = 1.0
+_BASE_SAMPLES_MAX: Final = 1024  # bounds the monotonic base deque under a flood
+
+
+class JitterConfigError(RtpError, ValueError):
+    """A `JitterConfig` value is out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class JitterConfig:
+    """Jitter buffer settings.
+
+    Attributes:
+        ptime_s: Frame duration, 10-60 ms; every packet must carry one frame.
+        clock_rate_hz: RTP clock rate (8000 for G.711).
+        min_delay_s: Lowest target delay.
+        max_delay_s: Highest target delay; above it frames are dropped every tick.
+        initial_delay_s: Target before the jitter estimate has data (it seeds J).
+        jitter_factor: k in ``target = k * J + ptime``. J of a uniform spread of width w is
+            w/3, so k = 4 covers the whole spread with a third to spare.
+        adapt_hold_s: How long the delay must stay a frame off target before a frame is
+            dropped or inserted.
+        base_window_s: Window of the minimum transit (longer tracks clock drift slower).
+        adaptive: False fixes the target at ``initial_delay_s`` and never drops or inserts.
+    """
+
+    ptime_s: float = 0.020
+    clock_rate_hz: int = 8000
+    min_delay_s: float = 0.020
+    max_delay_s: float = 0.300
+    initial_delay_s: float = 0.060
+    jitter_factor: float = 4.0
+    adapt_hold_s: float = 0.5
+    base_window_s: float = 2.0
+    adaptive: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.010 <= self.ptime_s <= 0.060:
+            raise JitterConfigError("ptime_s must be between 0.010 and 0.060")
+        samples = self.ptime_s * self.clock_rate_hz
+        if self.clock_rate_hz <= 0 or abs(samples - round(samples)) > 1e-6:
+            raise JitterConfigError("ptime_s must be a whole number of samples")
+        if not 0 <= self.min_delay_s <= self.initial_delay_s <= self.max_delay_s <= 2.0:
+            raise JitterConfigError("need 0 <= min_delay <= initial_delay <= max_delay <= 2 s")
+        if self.jitter_factor <= 0 or self.adapt_hold_s < 0 or self.base_window_s <= 0:
+            raise JitterConfigError("jitter_factor, adapt_hold_s and base_window_s must be > 0")
+
+    @property
+    def samples_per_frame(self) -> int:
+        """RTP timestamp units per frame (160 for 20 ms at 8 kHz)."""
+        return round(self.ptime_s * self.clock_rate_hz)
+
+    @property
+    def ring_size(self) -> int:
+        """Ring slots: a power of two holding twice max(max_delay, 1 s) of frames."""
+        frames = 2 * max(self.max_delay_s, 1.0) / self.ptime_s
+        return 1 << max(4, int(frames - 1e-9).bit_length())
+
+
+class GapReason(Enum):
+    """Why `JitterBuffer.pop` had no frame to return."""
+
+    LOST = "lost"  # the frame never came in time; later ones are here, playout moves on
+    UNDERRUN = "underrun"  # nothing to play yet (buffer dry, or a talkspurt not yet due)
+    INSERTED = "inserted"  # a frame was here but is held one tick to raise the delay
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame to play.
+
+    Attributes:
+        payload: The RTP payload, untouched.
+        payload_type: RTP payload type.
+        timestamp: RTP timestamp (32-bit, as sent).
+        seq: RTP sequence number (16-bit, as sent).
+        ssrc: RTP synchronisation source.
+        marker: The marker bit (start of a talkspurt).
+    """
+
+    payload: bytes
+    payload_type: int
+    timestamp: int
+    seq: int
+    ssrc: int
+    marker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """No frame for this tick: the caller conceals (`dsp.plc.Concealer`).
+
+    Attributes:
+        timestamp: RTP timestamp of the frame that would play here. An UNDERRUN or INSERTED
+            gap does not use up its timestamp: the next frame may carry the same one.
+        reason: Why there is no frame.
+    """
+
+    timestamp: int
+    reason: GapReason
+
+
+@dataclass(frozen=True, slots=True)
+class JitterStats:
+    """A snapshot of the buffer's counters.
+
+    Attributes:
+        received: Packets pushed.
+        duplicates: Packets already buffered or played.
+        late: Packets that came after their slot played (or from a replaced SSRC).
+        lost: Slots never filled in time (each shows as one gap).
+        reordered: Packets that came after a higher-numbered one, still in time.
+        resyncs: Epochs started (SSRC change, sequence or timestamp jump).
+        dropped: Frames discarded to cut the delay (or evicted from a full ring).
+        underruns: UNDERRUN gaps returned.
+        inserted: INSERTED gaps returned.
+        strays: Jumped packets that no packet confirmed.
+        current_delay_ms: Delay of the last frame played, above the base.
+        target_delay_ms: Current target.
+        jitter_ms: RFC 3550 A.8 interarrival jitter.
+    """
+
+    received: int
+    duplicates: int
+    late: int
+    lost: int
+    reordered: int
+    resyncs: int
+    dropped: int
+    underruns: int
+    inserted: int
+    strays: int
+    current_delay_ms: float
+    target_delay_ms: float
+    jitter_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    seq: int  # extended
+    ts: int  # extended, on the buffer's unified timeline
+    media_s: float
+    boundary: bool  # first packet of an epoch
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    packet: RtpPacket
+    now: float
+
+
+class JitterBuffer:
+    """Reorders, times and de-duplicates one audio stream; see the module docstring."""
+
+    def __init__(self, config: JitterConfig | None = None) -> None:
+        self.config = config if config is not None else JitterConfig()
+        size = self.config.ring_size
+        self._mask = size - 1
+        self._jump = size // 2
+        self._spf = self.config.samples_per_frame
+        self._ring: list[_Entry | None] = [None] * size
+        self._played: list[int | None] = [None] * size
+        self._ssrc: int | None = None
+        self._retired: deque[int] = deque(maxlen=4)
+        self._last_arrival = 0.0
+        self._seq_ref = (0, 0)  # (raw 16-bit, extended) of the highest packet
+        self._ts_ref = (0, 0)  # (raw 32-bit, extended) of the same packet
+        self._highest = 0
+        self._next = 0
+        self._epoch = 0
+        self._started = False
+        self._last = (0, 0, 0)  # (extended seq, extended ts, raw ts) of the last frame used
+        self._pending: _Candidate | None = None
+        self._base: deque[tuple[float, float]] = deque()
+        self._prev_transit: float | None = None
+        spare = self.config.initial_delay_s - self.config.ptime_s
+        self._jitter_s = self._smooth_s = max(0.0, spare) / self.config.jitter_factor
+        self._over_since: float | None = None
+        self._under_since: float | None = None
+        self._credit = 0
+        self._current_s = 0.0
+        self._n = dict.fromkeys(
+            (
+                "received duplicates late lost reordered resyncs dropped underruns inserted strays"
+            ).split(),
+            0,
+        )
+
+    # ----------------------------------------------------------------- input
+
+    def push(self, packet: RtpPacket, now: float) -> None:
+        """Take one received audio packet (its arrival time is ``now``)."""
+        self._n["received"] += 1
+        self._accept(packet, now)
+
+    def _accept(self, packet: RtpPacket, now: float) -> None:
+        if self._ssrc is None:
+            seq, ts = packet.sequence_number, packet.timestamp
+            self._ssrc = packet.ssrc
+            self._seq_ref = (seq, seq)
+            self._ts_ref = (ts, ts)
+            self._highest = self._next = self._epoch = seq
+            self._last = (seq - 1, ts - self._spf, (ts - self._spf) & 0xFFFFFFFF)
+            self._store(packet, seq, ts, now, boundary=True)
+            return
+        if packet.ssrc != self._ssrc:
+            if packet.ssrc in self._retired and now - self._last_arrival < _STALE_SSRC_S:
+                self._n["late"] += 1
+                return
+            self._retired.append(self._ssrc)
+            self._new_epoch(packet, now, remap_seq=True)
+            return
+        ext = self._seq_ref[1] + seq_diff(packet.sequence_number, self._seq_ref[0])
+        if abs(ext - self._highest) > self._jump:
+            self._on_jump(packet, now)
+            return
+        ts = self._ts_ref[1] + ts_diff(packet.timestamp, self._ts_ref[0])
+        if ext > self._highest:
+            ahead_s = (ts - self._ts_ref[1]) / self.config.clock_rate_hz
+            arrived_s = now - self._last_arrival
+            # RFC 3550 §5.1: the timestamp may jump ahead (silence suppressed) but not back,
+            # nor further ahead than the time that passed.
+            if ts < self._ts_ref[1] or ahead_s - arrived_s > _DISCONTINUITY_S:
+                self._new_epoch(packet, now, remap_seq=False)
+                return
+        self._store(packet, ext, ts, now, boundary=False)
+
+    def _on_jump(self, packet: RtpPacket, now: float) -> None:
+        pending, self._pending = self._pending, None
+        if packet.marker:
+            self._n["strays"] += pending is not None
+            self._new_epoch(packet, now, remap_seq=True)
+            return
+        if (
+            pending is not None
+            and now - pending.now <= _CONFIRM_WINDOW_S
+            and packet.sequence_number == seq_add(pending.packet.sequence_number, 1)
+            and 0 <= ts_diff(packet.timestamp, pending.packet.timestamp) <= 8 * self._spf
+        ):
+            # RFC 3550 A.1: two packets in sequence after a jump mean the sender restarted.
+            self._new_epoch(pending.packet, pending.now, remap_seq=True)
+            self._accept(packet, now)
+            return
+        self._n["strays"] += pending is not None
+        self._pending = _Candidate(packet, now)
+
+    def _new_epoch(self, packet: RtpPacket, now: float, *, remap_seq: bool) -> None:
+        """Map ``packet`` right after everything buffered and restart the timing."""
+        self._n["resyncs"] += 1
+        self._ssrc = packet.ssrc
+        if remap_seq:
+            ext = max(self._highest, self._next - 1) + 1
+        else:
+            ext = self._seq_ref[1] + seq_diff(packet.sequence_number, self._seq_ref[0])
+        ts = self._ts_ref[1] + self._spf * max(1, ext - self._highest)
+        self._seq_ref = (packet.sequence_number, ext)
+        self._ts_ref = (packet.timestamp, ts)
+        self._epoch = ext
+        self._base.clear()
+        self._prev_transit = None
+        self._over_since = self._under_since = None
+        self._store(packet, ext, ts, now, boundary=True)
+
+    def _store(self, packet: RtpPacket, ext: int, ts: int, now: float, *, boundary: bool) -> None:
+        if ext < self._next:
+            if not self._started and self._highest - ext < self._mask:
+                self._next = ext  # reordered before playout began: start earlier
+            else:
+                slot = self._ring[ext & self._mask]
+                played = self._played[ext & self._mask] == ext
+                if played or (slot is not None and slot.seq == ext):
+                    self._n["duplicates"] += 1
+                else:  # its lateness is news about the network: it feeds the estimate
+                    self._n["late"] += 1
+                    self._observe(now - ts / self.config.clock_rate_hz, now, in_order=False)
+                return
+        if ext - self._next > self._mask:
+            self._evict_before(ext - self._mask)
+        index = ext & self._mask
+        slot = self._ring[index]
+        if slot is not None and slot.seq == ext:
+            self._n["duplicates"] += 1
+            return
+        media_s = ts / self.config.clock_rate_hz
+        frame = Frame(
+            packet.payload,
+            packet.payload_type,
+            packet.timestamp,
+            packet.sequence_number,
+            packet.ssrc,
+            packet.marker,
+        )
+        self._ring[index] = _Entry(ext, ts, media_s, boundary, frame)
+        if ext >= self._highest:
+            self._highest = ext
+            self._seq_ref = (packet.sequence_number, ext)
+            self._ts_ref = (packet.timestamp, ts)
+            self._last_arrival = now
+            self._observe(now - media_s, now, in_order=True)
+        else:
+            self._n["reordered"] += 1
+            self._observe(now - media_s, now, in_order=False)
+
+    def _evict_before(self, new_next: int) -> None:
+        """The ring is full because nobody plays it: discard the oldest frames."""
+        for ext in range(self._next, min(new_next, self._next + self._mask + 1)):
+            entry = self._ring[ext & self._mask]
+            if entry is not None and entry.seq == ext:
+                self._n["dropped"] += 1
+                self._consume(entry)
+        self._next = new_next
+        if not self._started:  # playout must start on a frame that is here
+            while self._next < self._highest and self._entry(self._next) is None:
+                self._next += 1
+
+    def _observe(self, transit_s: float, now: float, *, in_order: bool) -> None:
+        """Feed the RFC 3550 A.8 jitter estimate and the minimum-transit base."""
+        prev = self._prev_transit
+        if prev is not None and abs(transit_s - prev) > _DISCONTINUITY_S:
+            if not in_order:
+                return  # a straggler from before a discontinuity: its transit means nothing
+        elif prev is not None:
+            self._jitter_s += (abs(transit_s - prev) - self._jitter_s) * _JITTER_GAIN
+            self._smooth_s += (self._jitter_s - self._smooth_s) * _TARGET_GAIN
+        self._prev_transit = transit_s
+        base = self._base
+        while base and base[-1][1] >= transit_s:
+            base.pop()
+        base.append((now, transit_s))
+        if len(base) > _BASE_SAMPLES_MAX:
+            base.popleft()
+
+    # ---------------------------------------------------------------- output
+
+    def pop(self, now: float) -> Frame | Gap | None:
+        """Return what plays at this tick: a frame, a gap to conceal, or None before start."""
+        if self._ssrc is None:
+            return None
+        if not self._started:
+            entry = self._entry(self._next)
+            if entry is None or now < self._deadline(entry, now):
+                return None
+            self._started = True
+            return self._play(entry, now)
+        # Each pass uses up one slot, so the ring size bounds the loop.
+        may_drop = True  # at most one frame dropped per tick
+        for _ in range(self._mask + 2):
+            entry = self._entry(self._next)
+            if entry is None:
+                gap_ts = (self._last[2] + self._spf * (self._next - self._last[0])) & 0xFFFFFFFF
+                if self._highest > self._next:
+                    self._n["lost"] += 1
+                    self._next += 1
+                    if self._credit > 0:  # an underrun gap already stood in for it
+                        self._credit -= 1
+                        continue
+                    return Gap(gap_ts, GapReason.LOST)
+                self._n["underruns"] += 1
+                self._credit += 1
+                return Gap(gap_ts, GapReason.UNDERRUN)
+            if self._is_talkspurt_start(entry) and now < self._deadline(entry, now):
+                self._n["underruns"] += 1
+                return Gap(entry.frame.timestamp, GapReason.UNDERRUN)
+            decision = self._adapt(entry, now, may_drop=may_drop)
+            if decision is GapReason.LOST:  # drop this frame; the next one is here
+                self._n["dropped"] += 1
+                self._consume(entry)
+                may_drop = False
+                continue
+            if decision is GapReason.INSERTED:
+                self._n["inserted"] += 1
+                return Gap(entry.frame.timestamp, GapReason.INSERTED)
+            return self._play(entry, now)
+        raise AssertionError("jitter buffer pop did not settle")  # pragma: no cover
+
+    def _entry(self, ext: int) -> _Entry | None:
+        entry = self._ring[ext & self._mask]
+        return entry if entry is not None and entry.seq == ext else None
+
+    def _base_s(self, now: float) -> float:
+        base = self._base
+        while len(base) > 1 and base[0][0] < now - self.config.base_window_s:
+            base.popleft()
+        return base[0][1] if base else 0.0
+
+    def _deadline(self, entry: _Entry, now: float) -> float:
+        return entry.media_s + self._base_s(now) + self._target_s()
+
+    def _target_s(self) -> float:
+        cfg = self.config
+        if not cfg.adaptive:
+            return cfg.initial_delay_s
+        wanted = cfg.jitter_factor * self._smooth_s + cfg.ptime_s
+        return min(max(wanted, cfg.min_delay_s), cfg.max_delay_s)
+
+    def _is_talkspurt_start(self, entry: _Entry) -> bool:
+        last_seq, last_ts, _ = self._last
+        expected_ts = last_ts + self._spf * (entry.seq - last_seq)
+        return entry.boundary or entry.frame.marker or entry.ts > expected_ts
+
+    def _adapt(self, entry: _Entry, now: float, *, may_drop: bool) -> GapReason | None:
+        """Decide to drop (LOST), hold (INSERTED) or play (None) the frame that is due."""
+        cfg = self.config
+        if not cfg.adaptive or entry.seq < self._epoch:
+            return None  # the tail of an old epoch is timed against another base
+        delay = now - entry.media_s - self._base_s(now)
+        surplus = delay - self._target_s()
+        can_drop = may_drop and self._entry(entry.seq + 1) is not None
+        if delay > cfg.max_delay_s + cfg.ptime_s and can_drop:
+            return GapReason.LOST
+        if surplus > cfg.ptime_s:
+            self._under_since = None
+            if self._over_since is None:
+                self._over_since = now
+            elif now - self._over_since >= cfg.adapt_hold_s and can_drop:
+                self._over_since = now
+                return GapReason.LOST
+        elif surplus < -cfg.ptime_s / 2:
+            self._over_since = None
+            if self._under_since is None:
+                self._under_since = now
+            elif now - self._under_since >= cfg.adapt_hold_s:
+                self._under_since = now
+                return GapReason.INSERTED
+        else:
+            self._over_since = self._under_since = None
+        return None
+
+    def _consume(self, entry: _Entry) -> None:
+        index = entry.seq & self._mask
+        self._ring[index] = None
+        self._played[index] = entry.seq
+        self._last = (entry.seq, entry.ts, entry.frame.timestamp)
+        self._next = entry.seq + 1
+
+    def _play(self, entry: _Entry, now: float) -> Frame:
+        self._consume(entry)
+        self._credit = 0
+        self._current_s = now - entry.media_s - self._base_s(now)
+        return entry.frame
+
+    # ----------------------------------------------------------------- stats
+
+    def stats(self) -> JitterStats:
+        """Return a snapshot of the counters (reading them changes nothing)."""
+        n = self._n
+        return JitterStats(
+            received=n["received"],
+            duplicates=n["duplicates"],
+            late=n["late"],
+            lost=n["lost"],
+            reordered=n["reordered"],
+            resyncs=n["resyncs"],
+            dropped=n["dropped"],
+            underruns=n["underruns"],
+            inserted=n["inserted"],
+            strays=n["strays"],
+            current_delay_ms=self._current_s * 1000,
+            target_delay_ms=self._target_s() * 1000,
+            jitter_ms=self._jitter_s * 1000,
+        )
