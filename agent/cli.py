@@ -95,9 +95,11 @@ def _serve(args: argparse.Namespace) -> int:
         try:
             await server.start()
         except OSError as exc:
+            # uvloop raises its own OSError without errno, chained to the socket's one.
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
             print(
                 f"voiceagent: cannot listen on {settings.sip_host}:{settings.sip_port}: "
-                f"{exc.strerror or exc}",
+                f"{exc.strerror or cause.strerror or exc}",
                 file=sys.stderr,
             )
             return 1

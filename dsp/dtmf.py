@@ -11,18 +11,17 @@ A key sends one tone from the low (row) group and one from the high (column) gro
        941     *     0     #     D
 
 `DtmfToneDetector` cuts the 8 kHz stream into overlapping windows (``window_samples`` long,
-a new one every ``hop_samples``) and runs the eight Goertzel filters over each window. The
-Goertzel state after N samples is a dot product of the window with the resonator's impulse
-response ``h[n] = sin((n + 1) w) / sin(w)``, so all filters over all windows of a frame are
-two matrix products, and the power follows from the usual final step
-``s1**2 + s2**2 - 2 cos(w) s1 s2``. The filters sit on the exact Q.23 frequencies, not on the
-nearest DFT bin.
+a new one every ``hop_samples``) and runs eight Goertzel filters over each window, all
+windows of a frame at once (`GoertzelBank`: the recursion's final states as matrix products).
+The filters sit on the exact Q.23 frequencies, not on the nearest DFT bin.
 
 A window is a *hit* for a key when every check passes:
 
 * **level**: each of the two tones is at least ``min_tone_dbfs``;
-* **twist**: the high tone is at most ``max_forward_twist_db`` above the low one, and the low
-  tone at most ``max_reverse_twist_db`` above the high one;
+* **twist**: the low tone is at most ``max_low_over_high_db`` above the high one, and the
+  high tone at most ``max_high_over_low_db`` above the low one (spandsp calls the first
+  "normal" twist, as lines attenuate the high group more, and the second "reverse" twist;
+  other texts name them the other way round, hence the explicit names);
 * **relative peak**: in each group the strongest tone beats every other tone of that group by
   ``min_relative_peak_db`` (rejects chords and broadband sound);
 * **purity**: the two tones carry at least ``min_tone_fraction`` of the window's energy.
@@ -30,12 +29,18 @@ A window is a *hit* for a key when every check passes:
   that is only partly covered by a tone carries that part's share of the energy, this check
   also decides how far into a tone's edges a window may reach, and so how durations count.
 
-Hits are debounced with two counters rather than a state table: a key is reported once, when
-``min_on_windows`` consecutive windows hit on it (about 35 ms of tone with the defaults, so a
-40 ms tone always counts and a 30 ms tone never does), and the same key may be reported again
-only after ``min_off_windows`` consecutive windows without a hit on it (a pause of about
-25 ms). A different key may follow at once. A short drop-out inside a tone therefore
-does not repeat the digit.
+Hits are debounced with two counters rather than a state table (the only states would be
+"counting up" and "latched", and the counts carry them): a key is reported once, when
+``min_on_windows`` consecutive windows hit on it, and the same key may be reported again only
+after ``min_off_windows`` consecutive windows without a hit on it. A different key may follow
+at once. Measured with the defaults, at -10 to -25 dBFS, clean or at 15 dB SNR through G.711:
+tones of 30-32 ms are never reported, 38 ms almost always and 40 ms always (Q.24: accept
+40 ms); pauses of 25 ms or more always separate two presses, drop-outs of 15 ms or less
+never do; +-2 % frequency error is accepted and +-3.5 % rejected (Q.24: +-1.5 % and +-3.5 %).
+Over 7.6 minutes of espeak-ng speech in eight voices, played at three levels with and without
+G.711, no digit was reported; at unity gain 20 of 107,838 windows hit, at most 3 in a row
+(8 are needed).
+
 
 Detection runs only at 8 kHz (Q.23 tones fit well below its Nyquist); resample first.
 """
@@ -43,6 +48,7 @@ Detection runs only at 8 kHz (Q.23 tones fit well below its Nyquist); resample f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -60,6 +66,7 @@ __all__ = [
     "SAMPLE_RATE_HZ",
     "DtmfConfig",
     "DtmfToneDetector",
+    "GoertzelBank",
     "dtmf_tone",
 ]
 
@@ -84,7 +91,7 @@ def dtmf_tone(
     level_dbfs: float,
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     *,
-    twist_db: float = 0.0,
+    high_over_low_db: float = 0.0,
     frequency_error: float = 0.0,
 ) -> NDArray[np.int16]:
     """Synthesise the dual tone of a key, for tests and for sending in-band.
@@ -94,8 +101,8 @@ def dtmf_tone(
         duration_s: Length in seconds (rounded to whole samples).
         level_dbfs: RMS level of *each* tone in dBFS (see `dsp.level`); the pair is 3 dB louder.
         sample_rate_hz: Output rate.
-        twist_db: How much louder the high tone is than the low one; ``level_dbfs`` is then
-            the low tone's level. Negative values give reverse twist.
+        high_over_low_db: Twist: how much louder the high tone is than the low one
+            (negative: the low tone is louder); ``level_dbfs`` is the low tone's level.
         frequency_error: Relative offset applied to both tones (0.015 = +1.5 %).
 
     Returns:
@@ -107,13 +114,66 @@ def dtmf_tone(
     low_hz, high_hz = _key_frequencies(digit)
     t = np.arange(round(duration_s * sample_rate_hz)) / sample_rate_hz
     low_amplitude = dbfs_to_rms(level_dbfs) * math.sqrt(2.0)
-    high_amplitude = low_amplitude * 10.0 ** (twist_db / 20.0)
+    high_amplitude = low_amplitude * 10.0 ** (high_over_low_db / 20.0)
     scale = 1.0 + frequency_error
     signal = low_amplitude * np.sin(2 * np.pi * low_hz * scale * t) + high_amplitude * np.sin(
         2 * np.pi * high_hz * scale * t
     )
     pcm: NDArray[np.int16] = np.clip(np.rint(signal), -32768, 32767).astype(np.int16)
     return pcm
+
+
+class GoertzelBank:
+    """Goertzel filters at fixed frequencies, run over many equal-length windows at once.
+
+    The Goertzel recursion ``s[n] = x[n] + 2 cos(w) s[n-1] - s[n-2]`` is linear, so its last
+    two states are dot products of the window with the resonator's impulse response
+    ``h[m] = sin((m + 1) w) / sin(w)``; precomputing those responses turns the recursion over
+    all windows and frequencies into two matrix products. The power then follows from the
+    usual final step ``s1**2 + s2**2 - 2 cos(w) s1 s2``, which equals ``|X(w)|**2`` for the
+    window's DTFT at ``w`` (any real frequency, not only a DFT bin).
+    """
+
+    __slots__ = ("_cos_w", "_last", "_prev", "window_samples")
+
+    def __init__(
+        self, frequencies_hz: Sequence[float], window_samples: int, sample_rate_hz: int
+    ) -> None:
+        """Precompute the filters.
+
+        Args:
+            frequencies_hz: Centre frequencies, each strictly between 0 and Nyquist.
+            window_samples: Length N of every window.
+            sample_rate_hz: Sample rate of the windows.
+
+        Raises:
+            DspConfigError: If a frequency is out of range or the window is empty.
+        """
+        if window_samples < 1:
+            raise DspConfigError(f"window_samples must be positive, got {window_samples}")
+        w = 2 * np.pi * np.asarray(frequencies_hz, dtype=np.float64) / sample_rate_hz
+        if w.ndim != 1 or w.size == 0 or np.any((w <= 0) | (w >= np.pi)):
+            raise DspConfigError(f"frequencies must lie in (0, {sample_rate_hz / 2}) Hz")
+        self.window_samples: Final = window_samples
+        self._cos_w: NDArray[np.float64] = np.cos(w)
+        lag = np.arange(window_samples)[::-1, None]  # N-1-n for n = 0 .. N-1
+        self._last: NDArray[np.float64] = np.sin((lag + 1) * w) / np.sin(w)  # gives s[N-1]
+        self._prev: NDArray[np.float64] = np.sin(lag * w) / np.sin(w)  # gives s[N-2]
+
+    def power(self, windows: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Return the Goertzel power of each window at each frequency.
+
+        Args:
+            windows: Shape ``(..., window_samples)``.
+
+        Returns:
+            Shape ``(..., len(frequencies_hz))``. A sinusoid of amplitude A filling the window
+            at a filter's frequency gives about ``(N A / 2)**2``.
+        """
+        s_last = windows @ self._last
+        s_prev = windows @ self._prev
+        result: NDArray[np.float64] = s_last**2 + s_prev**2 - 2.0 * self._cos_w * s_last * s_prev
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +186,13 @@ class DtmfConfig:
         hop_samples: Distance between window starts; smaller gives finer duration steps.
         min_tone_dbfs: Quietest tone accepted, per tone (Q.24 asks for about -25 dBm0 per tone,
             about -28 dBFS in G.711; the default leaves margin below that).
-        max_forward_twist_db: High tone may exceed the low tone by this much (Q.24: 8 dB
-            is common; spandsp and Asterisk use 8 dB).
-        max_reverse_twist_db: Low tone may exceed the high tone by this much (4 dB).
+        max_low_over_high_db: Largest excess of the low tone over the high tone in one window.
+        max_high_over_low_db: Largest excess of the high tone over the low tone in one window.
+            Receivers are expected to take 8 dB of the first and 4 dB of the second (spandsp
+            and Asterisk check exactly those). One 102-sample window measures twist only to
+            about +-1.5 dB (the strong tone leaks into the weak tone's filter, noise adds),
+            and a key needs `min_on_windows` passing windows in a row, so the limits sit 2 dB
+            higher.
         min_relative_peak_db: Winning tone of a group over the runner-up of that group.
         min_tone_fraction: Share of the window energy the two tones must carry.
         min_on_windows: Consecutive hits before a key is reported.
@@ -138,8 +202,8 @@ class DtmfConfig:
     window_samples: int = 102
     hop_samples: int = 34
     min_tone_dbfs: float = -32.0
-    max_forward_twist_db: float = 8.0
-    max_reverse_twist_db: float = 4.0
+    max_low_over_high_db: float = 10.0
+    max_high_over_low_db: float = 6.0
     min_relative_peak_db: float = 6.0
     min_tone_fraction: float = 0.6
     min_on_windows: int = 8
@@ -149,9 +213,7 @@ class DtmfConfig:
         if not 32 <= self.window_samples <= 410:
             raise DspConfigError(f"window_samples must be 32..410, got {self.window_samples}")
         if not 1 <= self.hop_samples <= self.window_samples:
-            raise DspConfigError(
-                f"hop_samples must be 1..window_samples, got {self.hop_samples}"
-            )
+            raise DspConfigError(f"hop_samples must be 1..window_samples, got {self.hop_samples}")
         if not 0.0 < self.min_tone_fraction <= 1.0:
             raise DspConfigError(
                 f"min_tone_fraction must be in (0, 1], got {self.min_tone_fraction}"
@@ -162,7 +224,9 @@ class DtmfConfig:
     @property
     def max_frame_samples(self) -> int:
         """Longest frame `DtmfToneDetector.push` accepts: short enough to hold one report."""
-        return (self.min_on_windows - 1) * self.hop_samples
+        # A frame of L samples completes at most ceil(L / hop) windows, and two reports are
+        # at least min_on_windows windows apart.
+        return self.min_on_windows * self.hop_samples
 
 
 class DtmfToneDetector:
@@ -174,12 +238,10 @@ class DtmfToneDetector:
     """
 
     __slots__ = (
-        "_basis_last",
-        "_basis_prev",
+        "_bank",
         "_buffer",
         "_candidate",
         "_config",
-        "_cos_w",
         "_gap",
         "_latched",
         "_min_power",
@@ -192,14 +254,9 @@ class DtmfToneDetector:
         Args:
             config: Thresholds; ``DtmfConfig()`` when omitted.
         """
-        self._config = config or DtmfConfig()
+        self._config = DtmfConfig() if config is None else config
         size = self._config.window_samples
-        w = 2 * np.pi * np.array(ROW_FREQUENCIES_HZ + COLUMN_FREQUENCIES_HZ) / SAMPLE_RATE_HZ
-        self._cos_w: NDArray[np.float64] = np.cos(w)
-        # Goertzel state s[N-1] = sum_n x[n] h[N-1-n] and s[N-2] = sum_n x[n] h[N-2-n].
-        lag = np.arange(size)[::-1, None]  # N-1-n for n = 0 .. N-1
-        self._basis_last: NDArray[np.float64] = np.sin((lag + 1) * w) / np.sin(w)
-        self._basis_prev: NDArray[np.float64] = np.sin(lag * w) / np.sin(w)
+        self._bank = GoertzelBank(ROW_FREQUENCIES_HZ + COLUMN_FREQUENCIES_HZ, size, SAMPLE_RATE_HZ)
         # A full-window sinusoid of RMS r gives Goertzel power (N r)**2 / 2.
         self._min_power = (size * dbfs_to_rms(self._config.min_tone_dbfs)) ** 2 / 2
         self._buffer: NDArray[np.int16] = np.zeros(0, dtype=np.int16)
@@ -218,7 +275,7 @@ class DtmfToneDetector:
 
         Args:
             frame: 1-D int16 samples at 8 kHz, at most ``config.max_frame_samples`` long
-                (204 with the defaults; a 20 ms RTP frame is 160).
+                (272 with the defaults; a 20 ms RTP frame is 160).
 
         Returns:
             The digit (``"0"``-``"9"``, ``"*"``, ``"#"``, ``"A"``-``"D"``) or None.
@@ -245,40 +302,34 @@ class DtmfToneDetector:
 
     def _classify(self, frame: NDArray[np.int16]) -> list[str | None]:
         """Append ``frame`` and classify every complete window: a digit or None per window."""
-        size, hop = self._config.window_samples, self._config.hop_samples
+        cfg = self._config
+        size, hop = cfg.window_samples, cfg.hop_samples
         buffer = np.concatenate([self._buffer, frame])
         count = 0 if buffer.shape[0] < size else (buffer.shape[0] - size) // hop + 1
         self._buffer = buffer[count * hop :]
         if count == 0:
             return []
-        windows = np.lib.stride_tricks.sliding_window_view(buffer, size)[: (count - 1) * hop + 1 : hop]
-        x = windows.astype(np.float64)
-        s_last = x @ self._basis_last
-        s_prev = x @ self._basis_prev
-        power = s_last**2 + s_prev**2 - 2.0 * self._cos_w * s_last * s_prev
+        starts = np.arange(count)[:, None] * hop
+        x = buffer[starts + np.arange(size)].astype(np.float64)  # (windows, size)
+        power = self._bank.power(x)  # (windows, 8): 4 rows, then 4 columns
         energy = np.einsum("ij,ij->i", x, x)
-        return [self._judge(p, e) for p, e in zip(power, energy, strict=True)]
 
-    def _judge(self, power: NDArray[np.float64], energy: float) -> str | None:
-        cfg = self._config
-        rows, cols = power[:4], power[4:]
-        row, col = int(np.argmax(rows)), int(np.argmax(cols))
-        low, high = float(rows[row]), float(cols[col])
-        if min(low, high) < self._min_power:
-            return None
-        if high > low * 10 ** (cfg.max_forward_twist_db / 10):
-            return None
-        if low > high * 10 ** (cfg.max_reverse_twist_db / 10):
-            return None
+        ranked_rows = np.sort(power[:, :4], axis=1)
+        ranked_cols = np.sort(power[:, 4:], axis=1)
+        low, low_runner_up = ranked_rows[:, -1], ranked_rows[:, -2]
+        high, high_runner_up = ranked_cols[:, -1], ranked_cols[:, -2]
         peak_ratio = 10 ** (cfg.min_relative_peak_db / 10)
-        if np.any(np.delete(rows, row) * peak_ratio > low):
-            return None
-        if np.any(np.delete(cols, col) * peak_ratio > high):
-            return None
-        # A full-window tone of power P carries 2 P / N of the window's energy.
-        if 2.0 * (low + high) / cfg.window_samples < cfg.min_tone_fraction * energy:
-            return None
-        return KEYPAD[row][col]
+        hit = (
+            (np.minimum(low, high) >= self._min_power)
+            & (high <= low * 10 ** (cfg.max_high_over_low_db / 10))
+            & (low <= high * 10 ** (cfg.max_low_over_high_db / 10))
+            & (low >= low_runner_up * peak_ratio)
+            & (high >= high_runner_up * peak_ratio)
+            # A full-window tone of Goertzel power P carries 2 P / N of the window's energy.
+            & (2.0 * (low + high) / size >= cfg.min_tone_fraction * energy)
+        )
+        key = np.argmax(power[:, :4], axis=1) * 4 + np.argmax(power[:, 4:], axis=1)
+        return [DIGITS[k] if ok else None for k, ok in zip(key.tolist(), hit.tolist(), strict=True)]
 
     def _debounce(self, hit: str | None) -> str | None:
         if hit is None or hit != self._latched:

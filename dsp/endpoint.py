@@ -20,14 +20,25 @@ States and inputs::
     IN_TURN --SPEECH/SILENCE-> IN_TURN
     IN_TURN --TURN_OVER---> IDLE     emit SpeechEnded(start, last speech frame + 1)
 
-Which frames count: a candidate opens on any speech frame (STARTING or SPEAKING), so the
-start is the first frame of the run; but only frames the VAD has *confirmed* (SPEAKING)
-move the end of speech, so a click in the trailing silence that the VAD's ``start_frames``
-hysteresis rejects does not prolong the turn. A candidate is lost when the VAD returns to
-QUIET, i.e. after its ``stop_frames`` of silence. The length that must reach
-``min_speech_frames`` is the span from the first to the last confirmed speech frame, pauses
-included (words have gaps). Frame indexes must increase; a gap (lost packets) counts as the
-frames it skips.
+Which frames count ("speech" frames are STARTING or SPEAKING; "confirmed" ones SPEAKING):
+
+* A candidate opens on a speech frame. Its ``min_speech_frames`` span runs from the first
+  frame of its first confirmed run to its latest confirmed frame, pauses included (words have
+  gaps); it is lost when the VAD returns to QUIET (after ``stop_frames`` of silence) before
+  the span is long enough.
+* Only confirmed frames move the end of speech, so a click in the trailing silence that the
+  VAD's ``start_frames`` rejects does not prolong the turn; but while such a run is still
+  STARTING the turn waits for the verdict rather than end under a resuming caller.
+* Start (pre-roll): runs of speech frames separated by at most ``preroll_gap_frames`` form a
+  chain, and the turn starts at the chain's first frame: webrtcvad at 8 kHz often catches an
+  initial /s/ as a blip the /t/ closure of "stop" cuts off from the vowel.
+* Boundary refinement: webrtcvad also misses weak unvoiced sounds altogether. When
+  `dsp.vad.Vad.active` is passed in, either boundary extends over up to
+  ``extension_frames`` contiguous active frames (sound above the noise floor) the VAD did
+  not call speech, the refinement step of Rabiner and Sambur's endpoint detector (1975).
+  A start never reaches back into the previous turn.
+
+Frame indexes must increase; gaps in them (lost packets) count as the frames they skip.
 """
 
 from __future__ import annotations
@@ -151,8 +162,7 @@ TRANSITIONS: Final[Mapping[tuple[EndpointState, EndpointInput], EndpointState]] 
     (EndpointState.IN_TURN, EndpointInput.SILENCE): EndpointState.IN_TURN,
     (EndpointState.IN_TURN, EndpointInput.TURN_OVER): EndpointState.IDLE,
 }
-"""(state, input) -> next state. Rule kept beside the table: a STARTING frame that ends a
-turn (TURN_OVER) is then also taken as IDLE + SPEECH, opening the next candidate."""
+"""(state, input) -> next state; every pair the input derivation can produce has a row."""
 
 
 class Endpointer:
@@ -161,13 +171,14 @@ class Endpointer:
     __slots__ = (
         "_active_start",
         "_chain_reach",
+        "_chain_start",
         "_config",
         "_floor",
-        "_last_any_speech",
         "_last_index",
         "_last_speech",
+        "_last_speech_any",
         "_run_start",
-        "_start",
+        "_span_start",
         "_state",
         "_tail",
         "_turn_start",
@@ -182,15 +193,18 @@ class Endpointer:
         self._config = config or EndpointConfig()
         self._state = EndpointState.IDLE
         self._last_index: int | None = None
-        self._last_any_speech: int | None = None  # confirmed or not
+        # Runs, tracked in every state. "Speech" frames are STARTING or SPEAKING.
+        self._last_speech_any: int | None = None  # last speech frame
+        self._run_start = 0  # first frame of the current unbroken run of speech frames
+        self._chain_start = 0  # first speech frame of runs at most preroll_gap_frames apart
         self._active_start: int | None = None  # first frame of the current active run
-        self._run_start = 0  # first speech frame of the current chain of runs
-        self._chain_reach = 0  # first frame of the active run that holds _run_start
-        self._floor = 0  # end of the previous turn: no boundary reaches back past it
-        self._start = 0  # chain start of the candidate or turn (its speech span begins here)
-        self._turn_start = 0  # the reported start: _start extended over active frames
-        self._last_speech = 0  # last confirmed (SPEAKING) frame of the candidate or turn
+        self._chain_reach = 0  # where the active run holding _chain_start began
+        # The candidate or turn.
+        self._span_start: int | None = None  # run start at its first SPEAKING frame
+        self._turn_start = 0  # the reported start: back-dated and extended
+        self._last_speech = 0  # last SPEAKING frame
         self._tail = 0  # last active frame contiguous with _last_speech
+        self._floor = 0  # end of the previous turn: no start reaches back past it
 
     @property
     def state(self) -> EndpointState:
@@ -205,8 +219,8 @@ class Endpointer:
         Args:
             vad_state: what `dsp.vad.Vad.update` returned for the frame.
             frame_index: the frame's index in the call; must increase.
-            active: `dsp.vad.Vad.active` for the frame (above the energy gate). Lets the
-                boundaries extend over weak consonants the VAD missed; taken to be
+            active: `dsp.vad.Vad.active` for the frame (it stood out of the noise). Lets
+                the boundaries extend over weak consonants the VAD missed; taken to be
                 ``vad_state.is_speech_frame`` when None.
 
         Returns:
@@ -227,14 +241,12 @@ class Endpointer:
         if inp is EndpointInput.TURN_OVER:
             event = SpeechEnded(self._turn_start, self._end_frame())
             self._floor = event.end_frame
-            self._run_start = max(self._run_start, self._floor)
-            if vad_state.is_speech_frame:  # the rule beside the table
-                self._state = TRANSITIONS[(EndpointState.IDLE, EndpointInput.SPEECH)]
-                self._open()
         elif prior is EndpointState.IDLE and self._state is not EndpointState.IDLE:
             self._open()
         if vad_state is VadState.SPEAKING:
             self._last_speech = self._tail = frame_index
+            if self._span_start is None:
+                self._span_start = self._run_start
         if inp is EndpointInput.LONG_ENOUGH:
             event = SpeechStarted(self._turn_start)
         return event
@@ -250,28 +262,31 @@ class Endpointer:
     def _track_runs(self, vad_state: VadState, frame_index: int, active: bool | None) -> None:
         contiguous = self._last_index == frame_index - 1
         self._last_index = frame_index
-        if active is None or vad_state.is_speech_frame:
-            active = vad_state.is_speech_frame
+        speech = vad_state.is_speech_frame
+        if active is None or speech:
+            active = speech
         if not active:
             self._active_start = None
         elif self._active_start is None or not contiguous:
             self._active_start = frame_index
-        if vad_state.is_speech_frame:
-            last = self._last_any_speech
-            if last is None or frame_index - last - 1 > self._config.preroll_gap_frames:
+        if speech:
+            last = self._last_speech_any
+            if last != frame_index - 1:
                 self._run_start = frame_index
-                self._chain_reach = frame_index if self._active_start is None else (
-                    self._active_start
-                )
-            self._last_any_speech = frame_index
+            if last is None or frame_index - last - 1 > self._config.preroll_gap_frames:
+                self._chain_start = frame_index
+                reach = self._active_start
+                self._chain_reach = frame_index if reach is None else reach
+            self._last_speech_any = frame_index
         elif active and self._active_start is not None:
             if self._active_start <= self._last_speech:  # still the sound of the last word
                 self._tail = frame_index
 
     def _open(self) -> None:
         # Back-date to the chain's first speech frame, then over the sound just before it.
-        self._start = self._run_start
-        reach = max(self._chain_reach, self._start - self._config.extension_frames)
+        self._span_start = None
+        start = self._chain_start
+        reach = max(self._chain_reach, start - self._config.extension_frames)
         self._turn_start = max(reach, self._floor)
 
     def _end_frame(self) -> int:
@@ -280,7 +295,7 @@ class Endpointer:
     def _input(self, vad_state: VadState, frame_index: int) -> EndpointInput:
         speaking = vad_state is VadState.SPEAKING
         if self._state is EndpointState.IN_TURN:
-            if speaking:
+            if vad_state.is_speech_frame:  # a STARTING run may yet confirm: wait for it
                 return EndpointInput.SPEECH
             silent_frames = frame_index - self._last_speech
             if silent_frames >= self._config.trailing_silence_frames:
@@ -288,7 +303,12 @@ class Endpointer:
             return EndpointInput.SILENCE
         if self._state is EndpointState.ONSET and vad_state is VadState.QUIET:
             return EndpointInput.LOST
-        start = self._start if self._state is EndpointState.ONSET else self._run_start
-        if speaking and frame_index - start + 1 >= self._config.min_speech_frames:
-            return EndpointInput.LONG_ENOUGH
+        if speaking:
+            # min_speech_frames counts from the first confirmed run: pre-roll blips and
+            # boundary extensions move the reported start but never help a cough qualify.
+            span_start = self._run_start
+            if self._state is EndpointState.ONSET and self._span_start is not None:
+                span_start = self._span_start
+            if frame_index - span_start + 1 >= self._config.min_speech_frames:
+                return EndpointInput.LONG_ENOUGH
         return EndpointInput.SPEECH if vad_state.is_speech_frame else EndpointInput.SILENCE

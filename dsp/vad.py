@@ -8,14 +8,14 @@ the usual ``ptime`` of 20 ms, RFC 3551 §4.5.14). Detection has two layers:
 1. A `SpeechScorer` says, for one frame, "speech" or "not speech". `WebRtcScorer` is the
    production scorer: an **energy gate** first (a frame whose RMS level is below
    ``gate_dbfs``, -50 dBFS by default, is not speech and never reaches the model), then the
-   WebRTC GMM voice detector (``webrtcvad``, aggressiveness 0-3) on the frames that pass. The
-   gate removes webrtcvad's false positives on line hiss and comfort noise, which it otherwise
-   reports as speech at every aggressiveness, and it cuts webrtcvad's internal overhang short
-   at the end of a word that decays into a quiet line. For the media engine,
-   `WebRtcBatchScorer.score_batch` scores one frame from each of many calls at once: the
-   energies are one vectorised numpy expression and only frames above the gate cost a model
-   call. Each call keeps its own ``webrtcvad.Vad`` because the model adapts its noise and
-   speech statistics to the stream it hears.
+   WebRTC GMM voice detector (``webrtcvad``, aggressiveness 0-3) on the frames that pass.
+   webrtcvad adapts to steady hiss but is nearly level-blind: it calls line crackle (clicks
+   on a -70 dBFS line: 40 % of frames in the tests) and faint crosstalk speech, which the
+   gate removes, and the gate cuts its overhang short where a word decays into a quiet line.
+   For the media engine, `WebRtcBatchScorer.score_batch` scores one frame from each of many
+   calls at once: the energies are one vectorised numpy expression and only frames above the
+   gate cost a model call. Each call keeps its own ``webrtcvad.Vad`` because the model adapts
+   its noise and speech statistics to the stream it hears.
 
 2. `Vad` smooths the per-frame decisions with hysteresis counted in frames, not seconds
    (pipecat ``VADAnalyzer``): speech must last ``start_frames`` frames in a row to count as
@@ -31,9 +31,15 @@ the usual ``ptime`` of 20 ms, RFC 3551 §4.5.14). Detection has two layers:
    endpointer and the barge-in detector downstream rely on that to back-date onsets to the
    first speech frame of a run without seeing the raw decisions.
 
-`Vad.update(frame)` scores and advances; `Vad.advance(is_speech)` advances on a decision
-already made by a batch scorer. The machine is the ``TRANSITIONS`` table; the inputs that
-carry counts (`VadInput.START_CONFIRMED`, `VadInput.STOP_CONFIRMED`) are derived next to it.
+3. `Vad.active` says whether the frame stood out of the line noise (``active_margin_db``
+   above a minimum-statistics noise floor), speech or not. webrtcvad at 8 kHz misses weak
+   unvoiced consonants (a word-final /s/ 25-30 dB below the vowels); `dsp.endpoint` extends
+   turn boundaries over such active frames.
+
+`Vad.update(frame)` scores and advances; `Vad.advance(is_speech, level_dbfs)` advances on a
+decision already made by a batch scorer (`WebRtcBatchScorer.levels_dbfs` gives the level).
+The machine is the ``TRANSITIONS`` table; the inputs that carry counts
+(`VadInput.START_CONFIRMED`, `VadInput.STOP_CONFIRMED`) are derived next to it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import webrtcvad
 from numpy.typing import NDArray
 
 from dsp.errors import DspConfigError, FrameError, SampleFormatError
+from dsp.level import FULL_SCALE
 
 __all__ = [
     "FRAME_SAMPLES",
@@ -69,7 +76,7 @@ SAMPLE_RATE_HZ: Final = 8000
 FRAME_SAMPLES: Final = 160
 """20 ms at 8 kHz: one of the frame lengths webrtcvad accepts (10, 20 or 30 ms)."""
 
-_FULL_SCALE: Final = 32768.0
+_FULL_SCALE: Final = FULL_SCALE  # dBFS as in dsp.level: RMS re int16 full scale
 # Floor for the level of an all-zero frame, so the log never sees 0.
 _FLOOR_DBFS: Final = -120.0
 
@@ -209,7 +216,7 @@ class WebRtcBatchScorer:
 
 
 def _gate_mean_square(gate_dbfs: float) -> float:
-    return _FULL_SCALE**2 * 10.0 ** (gate_dbfs / 10.0)
+    return _FULL_SCALE**2 * math.pow(10.0, gate_dbfs / 10.0)
 
 
 def _to_dbfs(mean_square: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -344,9 +351,8 @@ class Vad:
         is_speech = self._scorer.is_speech(frame)
         x = frame.astype(np.float32)
         mean_square = float(np.dot(x, x)) / FRAME_SAMPLES
-        return self.advance(
-            is_speech, max(10.0 * math.log10(mean_square / _FULL_SCALE**2 + 1e-30), _FLOOR_DBFS)
-        )
+        level_dbfs = max(10.0 * math.log10(mean_square / _FULL_SCALE**2 + 1e-30), _FLOOR_DBFS)
+        return self.advance(is_speech, level_dbfs)
 
     def advance(self, is_speech: bool, level_dbfs: float | None = None) -> VadState:
         """Advance on decisions made elsewhere (a row of `WebRtcBatchScorer.score_batch`).

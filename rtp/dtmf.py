@@ -18,6 +18,9 @@ event ends, so that the digit carries its duration:
   or when a packet of another payload type (audio) of the stream shows that the sender's
   clock has run ``end_timeout_ts`` past the event's last reported duration, or at the end
   of the call by `DtmfDetector.flush`.
+- Each SSRC has its own timestamp space, so "already reported" is kept per source (for the
+  last few). An event packet from another source ends the event in progress, as when the
+  call's media is re-anchored; a stray audio packet from another source ends nothing.
 - An event longer than 65535 timestamp units is sent as segments whose timestamps are
   65535 apart (§2.5.1.3); a segment that continues the same event extends it.
 - `push` returns at most one digit. In the rare case that one packet completes two (a new
@@ -47,6 +50,7 @@ FLASH_EVENT: Final = 16
 MAX_DURATION: Final = 0xFFFF
 END_PACKET_COPIES: Final = 3  # RFC 4733 §2.5.1.4
 _PAYLOAD: Final = struct.Struct("!BBH")
+_REMEMBERED_SOURCES: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,7 @@ class Digit:
 class _Event:
     """The event in progress (mutable detector state, not a value)."""
 
+    ssrc: int
     code: int
     first_timestamp: int
     segment_timestamp: int
@@ -141,7 +146,7 @@ class _Event:
 class DtmfDetector:
     """Turns the telephone-event packets of one stream into digits, each exactly once."""
 
-    __slots__ = ("_current", "_done_timestamp", "_end_timeout_ts", "_payload_type", "_ready")
+    __slots__ = ("_current", "_done", "_end_timeout_ts", "_payload_type", "_ready")
 
     def __init__(self, payload_type: int, *, end_timeout_ts: int = 1600) -> None:
         """Create a detector.
@@ -155,7 +160,8 @@ class DtmfDetector:
         self._payload_type = payload_type
         self._end_timeout_ts = end_timeout_ts
         self._current: _Event | None = None
-        self._done_timestamp: int | None = None
+        # SSRC -> timestamp of its last finished event, for the few most recent sources.
+        self._done: dict[int, int] = {}
         self._ready: deque[Digit] = deque()
 
     def push(self, packet: RtpPacket) -> Digit | None:
@@ -167,10 +173,10 @@ class DtmfDetector:
         Raises:
             RtpParseError: A telephone-event packet has a malformed payload.
         """
+        current = self._current
         if packet.payload_type == self._payload_type:
-            self._on_event(packet.timestamp, DtmfEvent.parse(packet.payload))
-        elif self._current is not None:
-            current = self._current
+            self._on_event(packet.ssrc, packet.timestamp, DtmfEvent.parse(packet.payload))
+        elif current is not None and packet.ssrc == current.ssrc:
             overrun = ts_diff(packet.timestamp, current.segment_timestamp)
             if overrun > current.segment_duration + self._end_timeout_ts:
                 self._finish(current)
@@ -184,15 +190,17 @@ class DtmfDetector:
         self._ready.clear()
         return ready
 
-    def _on_event(self, timestamp: int, event: DtmfEvent) -> None:
-        if self._done_timestamp is not None and not ts_gt(timestamp, self._done_timestamp):
+    def _on_event(self, ssrc: int, timestamp: int, event: DtmfEvent) -> None:
+        done = self._done.get(ssrc)
+        if done is not None and not ts_gt(timestamp, done):
             return  # a redundant end, a duplicate, or a straggler of a reported event
         current = self._current
-        if current is not None and timestamp != current.segment_timestamp:
-            if not ts_gt(timestamp, current.segment_timestamp):
+        if current is not None and (ssrc, timestamp) != (current.ssrc, current.segment_timestamp):
+            same_source = ssrc == current.ssrc
+            if same_source and not ts_gt(timestamp, current.segment_timestamp):
                 return  # a straggler from before the event in progress
-            continues = ts_diff(timestamp, current.segment_timestamp) == MAX_DURATION
-            if continues and event.event == current.code:
+            step = ts_diff(timestamp, current.segment_timestamp)
+            if same_source and step == MAX_DURATION and event.event == current.code:
                 # RFC 4733 §2.5.1.3: the next segment of a long event.
                 current.segment_timestamp = timestamp
                 current.segment_duration = 0
@@ -200,7 +208,7 @@ class DtmfDetector:
                 self._finish(current)  # its end packets were all lost
                 current = None
         if current is None:
-            current = _Event(event.event, timestamp, timestamp, 0)
+            current = _Event(ssrc, event.event, timestamp, timestamp, 0)
             self._current = current
         current.segment_duration = max(current.segment_duration, event.duration)
         if event.end:
@@ -208,7 +216,10 @@ class DtmfDetector:
 
     def _finish(self, event: _Event) -> None:
         self._current = None
-        self._done_timestamp = event.segment_timestamp
+        self._done.pop(event.ssrc, None)
+        self._done[event.ssrc] = event.segment_timestamp
+        if len(self._done) > _REMEMBERED_SOURCES:
+            del self._done[next(iter(self._done))]
         digit = event.to_digit()
         if digit is not None:
             self._ready.append(digit)

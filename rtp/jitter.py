@@ -53,7 +53,7 @@ never looks at the payload: route telephone-event (RFC 4733) packets elsewhere f
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Final
 
@@ -208,6 +208,20 @@ class JitterStats:
     jitter_ms: float
 
 
+@dataclass(slots=True)
+class _Counters:
+    received: int = 0
+    duplicates: int = 0
+    late: int = 0
+    lost: int = 0
+    reordered: int = 0
+    resyncs: int = 0
+    dropped: int = 0
+    underruns: int = 0
+    inserted: int = 0
+    strays: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     seq: int  # extended
@@ -236,6 +250,7 @@ class JitterBuffer:
         self._played: list[int | None] = [None] * size
         self._ssrc: int | None = None
         self._retired: deque[int] = deque(maxlen=4)
+        self._retired_seq: tuple[int, int] | None = None  # (SSRC, highest seq) before a jump
         self._last_arrival = 0.0
         self._seq_ref = (0, 0)  # (raw 16-bit, extended) of the highest packet
         self._ts_ref = (0, 0)  # (raw 32-bit, extended) of the same packet
@@ -253,18 +268,13 @@ class JitterBuffer:
         self._under_since: float | None = None
         self._credit = 0
         self._current_s = 0.0
-        self._n = dict.fromkeys(
-            (
-                "received duplicates late lost reordered resyncs dropped underruns inserted strays"
-            ).split(),
-            0,
-        )
+        self._n = _Counters()
 
     # ----------------------------------------------------------------- input
 
     def push(self, packet: RtpPacket, now: float) -> None:
         """Take one received audio packet (its arrival time is ``now``)."""
-        self._n["received"] += 1
+        self._n.received += 1
         self._accept(packet, now)
 
     def _accept(self, packet: RtpPacket, now: float) -> None:
@@ -275,11 +285,11 @@ class JitterBuffer:
             self._ts_ref = (ts, ts)
             self._highest = self._next = self._epoch = seq
             self._last = (seq - 1, ts - self._spf, (ts - self._spf) & 0xFFFFFFFF)
-            self._store(packet, seq, ts, now, boundary=True)
+            self._store(packet, seq, ts, now, boundary=False)
             return
         if packet.ssrc != self._ssrc:
             if packet.ssrc in self._retired and now - self._last_arrival < _STALE_SSRC_S:
-                self._n["late"] += 1
+                self._n.late += 1
                 return
             self._retired.append(self._ssrc)
             self._new_epoch(packet, now, remap_seq=True)
@@ -300,9 +310,18 @@ class JitterBuffer:
         self._store(packet, ext, ts, now, boundary=False)
 
     def _on_jump(self, packet: RtpPacket, now: float) -> None:
+        old = self._retired_seq
+        if (
+            old is not None
+            and old[0] == packet.ssrc
+            and abs(seq_diff(packet.sequence_number, old[1])) <= self._jump
+            and now - self._last_arrival < _STALE_SSRC_S
+        ):
+            self._n.late += 1  # a straggler numbered before the jump: must not jump back
+            return
         pending, self._pending = self._pending, None
         if packet.marker:
-            self._n["strays"] += pending is not None
+            self._n.strays += pending is not None
             self._new_epoch(packet, now, remap_seq=True)
             return
         if (
@@ -315,12 +334,14 @@ class JitterBuffer:
             self._new_epoch(pending.packet, pending.now, remap_seq=True)
             self._accept(packet, now)
             return
-        self._n["strays"] += pending is not None
+        self._n.strays += pending is not None
         self._pending = _Candidate(packet, now)
 
     def _new_epoch(self, packet: RtpPacket, now: float, *, remap_seq: bool) -> None:
         """Map ``packet`` right after everything buffered and restart the timing."""
-        self._n["resyncs"] += 1
+        self._n.resyncs += 1
+        if packet.ssrc == self._ssrc and remap_seq:
+            self._retired_seq = (packet.ssrc, self._seq_ref[0])
         self._ssrc = packet.ssrc
         if remap_seq:
             ext = max(self._highest, self._next - 1) + 1
@@ -343,9 +364,9 @@ class JitterBuffer:
                 slot = self._ring[ext & self._mask]
                 played = self._played[ext & self._mask] == ext
                 if played or (slot is not None and slot.seq == ext):
-                    self._n["duplicates"] += 1
+                    self._n.duplicates += 1
                 else:  # its lateness is news about the network: it feeds the estimate
-                    self._n["late"] += 1
+                    self._n.late += 1
                     self._observe(now - ts / self.config.clock_rate_hz, now, in_order=False)
                 return
         if ext - self._next > self._mask:
@@ -353,7 +374,7 @@ class JitterBuffer:
         index = ext & self._mask
         slot = self._ring[index]
         if slot is not None and slot.seq == ext:
-            self._n["duplicates"] += 1
+            self._n.duplicates += 1
             return
         media_s = ts / self.config.clock_rate_hz
         frame = Frame(
@@ -372,7 +393,7 @@ class JitterBuffer:
             self._last_arrival = now
             self._observe(now - media_s, now, in_order=True)
         else:
-            self._n["reordered"] += 1
+            self._n.reordered += 1
             self._observe(now - media_s, now, in_order=False)
 
     def _evict_before(self, new_next: int) -> None:
@@ -380,7 +401,7 @@ class JitterBuffer:
         for ext in range(self._next, min(new_next, self._next + self._mask + 1)):
             entry = self._ring[ext & self._mask]
             if entry is not None and entry.seq == ext:
-                self._n["dropped"] += 1
+                self._n.dropped += 1
                 self._consume(entry)
         self._next = new_next
         if not self._started:  # playout must start on a frame that is here
@@ -423,26 +444,26 @@ class JitterBuffer:
             if entry is None:
                 gap_ts = (self._last[2] + self._spf * (self._next - self._last[0])) & 0xFFFFFFFF
                 if self._highest > self._next:
-                    self._n["lost"] += 1
+                    self._n.lost += 1
                     self._next += 1
                     if self._credit > 0:  # an underrun gap already stood in for it
                         self._credit -= 1
                         continue
                     return Gap(gap_ts, GapReason.LOST)
-                self._n["underruns"] += 1
+                self._n.underruns += 1
                 self._credit += 1
                 return Gap(gap_ts, GapReason.UNDERRUN)
             if self._is_talkspurt_start(entry) and now < self._deadline(entry, now):
-                self._n["underruns"] += 1
+                self._n.underruns += 1
                 return Gap(entry.frame.timestamp, GapReason.UNDERRUN)
             decision = self._adapt(entry, now, may_drop=may_drop)
             if decision is GapReason.LOST:  # drop this frame; the next one is here
-                self._n["dropped"] += 1
+                self._n.dropped += 1
                 self._consume(entry)
                 may_drop = False
                 continue
             if decision is GapReason.INSERTED:
-                self._n["inserted"] += 1
+                self._n.inserted += 1
                 return Gap(entry.frame.timestamp, GapReason.INSERTED)
             return self._play(entry, now)
         raise AssertionError("jitter buffer pop did not settle")  # pragma: no cover
@@ -517,18 +538,8 @@ class JitterBuffer:
 
     def stats(self) -> JitterStats:
         """Return a snapshot of the counters (reading them changes nothing)."""
-        n = self._n
         return JitterStats(
-            received=n["received"],
-            duplicates=n["duplicates"],
-            late=n["late"],
-            lost=n["lost"],
-            reordered=n["reordered"],
-            resyncs=n["resyncs"],
-            dropped=n["dropped"],
-            underruns=n["underruns"],
-            inserted=n["inserted"],
-            strays=n["strays"],
+            **asdict(self._n),
             current_delay_ms=self._current_s * 1000,
             target_delay_ms=self._target_s() * 1000,
             jitter_ms=self._jitter_s * 1000,

@@ -18,11 +18,14 @@ Parse errors raise `RtpParseError` with one of these exact messages:
 - ``"RTP padding length is invalid"``: P is set but the count octet is 0 or larger than
   what is left after the header (RFC 3550 §5.1).
 
-Cost: this is the media hot path (50 packets a second per call at 20 ms ptime). The common
-packet (no CSRC, no extension, no padding: first octet 0x80) takes a short path of one
-``struct`` unpack and one constructor call. Construction does no validation, because a parsed
-packet is valid by construction; `bytes()` checks the ranges of hand-built packets instead.
-Measured figures are in the `tests/rtp/test_packet.py` benchmark test and the issue report.
+Cost: this is the media hot path (50 packets a second each way per call at 20 ms ptime).
+The common packet (no CSRC, no extension, no padding: first octet 0x80) takes a short path
+of one ``struct`` unpack and one constructor call; construction does no validation, because a
+parsed packet is valid by construction, and `bytes()` checks the ranges of hand-built packets
+instead. Measured on this project's 2-core machine (Python 3.11, 160-octet payload): parse
+about 1.5 us, serialise about 0.4 us, some 10-20 times a bare ``struct.unpack`` of the
+12-octet header. Most of it is the frozen dataclass's ``object.__setattr__`` per field; that
+is the price of immutable packets, and it is about 2 % of one core at 10,000 packets a second.
 
 The packet does not decide RTP/RTCP demultiplexing on one port (RFC 5761 §4); that is
 `rtp.rtcp.is_rtcp`.

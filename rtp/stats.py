@@ -14,8 +14,9 @@ a `PacketStatus`:
   cycle). A step back of at most ``max_misorder`` is a duplicate or a reordered packet
   (LATE). Anything else is a jump (JUMP) and is ignored, unless the next packet follows it
   in sequence, which means the sender restarted its sequence: the counts restart there
-  (RESTARTED). A packet from another SSRC is a new source: everything restarts with
-  probation (the peer's media was re-anchored, e.g. after a transfer).
+  (RESTARTED). Another SSRC is a new source (the peer's media was re-anchored, e.g. after
+  a transfer): it goes through probation on the side, and only when it passes does it
+  replace the old source and its counts. A stray packet therefore changes nothing.
 - *Loss* is RFC 3550 A.3: expected = extended highest - base + 1, lost = expected -
   received. Duplicates count as received, so lost can go negative (the RR field is signed).
   The fraction lost covers the interval since the previous `ReceiverStats.report`, and
@@ -29,7 +30,7 @@ a `PacketStatus`:
 
 `SenderStats` counts what we send, for our sender reports. The NTP helpers convert between
 seconds and the 64-bit NTP format; `round_trip_time_s` is the §6.4.1 computation A - LSR -
-DLSR. Neither module reads a clock: every time comes in as an argument.
+DLSR. Nothing here reads a clock: every time comes in as an argument.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ from rtp.errors import RtpError
 from rtp.packet import ReportBlock, RtpPacket, SenderReport
 from rtp.seq import SEQ_MOD, ts_add, ts_diff
 
-MIN_SEQUENTIAL: Final = 2  # RFC 3550 A.1 defaults
-MAX_DROPOUT: Final = 3000
-MAX_MISORDER: Final = 100
 NTP_UNIX_OFFSET_S: Final = 2_208_988_800  # 1900-01-01 to 1970-01-01
 _JITTER_GAIN: Final = 1 / 16  # RFC 3550 A.8: a noise-reducing gain of 1/16
 
@@ -83,61 +81,144 @@ class ReceptionStats:
     restarts: int
 
 
+@dataclass(frozen=True, slots=True)
+class SequenceRules:
+    """The constants of RFC 3550 A.1 sequence validation (defaults are the RFC's).
+
+    Attributes:
+        min_sequential: Packets in sequence a new source needs to become valid.
+        max_dropout: Forward steps below this are a gap, not a jump.
+        max_misorder: Backward steps up to this are a late packet, not a jump.
+    """
+
+    min_sequential: int = 2
+    max_dropout: int = 3000
+    max_misorder: int = 100
+
+    def __post_init__(self) -> None:
+        if self.min_sequential < 1:
+            raise RtpError("min_sequential must be at least 1")
+        if not 0 < self.max_dropout < SEQ_MOD - self.max_misorder:
+            raise RtpError("max_dropout and max_misorder must split the sequence space")
+
+
+class _Source:
+    """One source's A.1 sequence state, A.3 counters and A.8 jitter (mutable state)."""
+
+    __slots__ = (
+        "bad_seq",
+        "base_seq",
+        "cycles",
+        "expected_prior",
+        "jitter",
+        "last_arrival",
+        "last_timestamp",
+        "max_seq",
+        "probation",
+        "received",
+        "received_prior",
+        "restarts",
+        "rules",
+        "ssrc",
+    )
+
+    def __init__(self, ssrc: int, seq: int, rules: SequenceRules) -> None:
+        self.ssrc = ssrc
+        self.rules = rules
+        self.restarts = 0
+        self.jitter = 0.0
+        self.init_seq(seq)
+        self.max_seq = (seq - 1) & 0xFFFF
+        self.probation = rules.min_sequential
+
+    def init_seq(self, seq: int) -> None:
+        # RFC 3550 A.1 init_seq(), plus a fresh transit baseline for the jitter.
+        self.base_seq = seq
+        self.max_seq = seq
+        self.bad_seq = SEQ_MOD + 1  # so that seq == bad_seq is false
+        self.cycles = 0
+        self.received = 0
+        self.received_prior = 0
+        self.expected_prior = 0
+        self.last_arrival: int | None = None
+        self.last_timestamp = 0
+
+    def update_seq(self, seq: int) -> PacketStatus:
+        # RFC 3550 A.1 update_seq(). Unlike the C, "max_seq + 1" is taken modulo 2**16,
+        # so that probation also passes across a wrap.
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if self.probation:
+            if seq == (self.max_seq + 1) & 0xFFFF:
+                self.probation -= 1
+                self.max_seq = seq
+                if self.probation == 0:
+                    self.init_seq(seq)
+                    self.received += 1
+                    return PacketStatus.ACCEPTED
+            else:
+                self.probation = self.rules.min_sequential - 1
+                self.max_seq = seq
+            return PacketStatus.PROBATION
+        if udelta == 0 or udelta > SEQ_MOD - self.rules.max_misorder:
+            status = PacketStatus.LATE
+        elif udelta < self.rules.max_dropout:
+            if seq < self.max_seq:
+                self.cycles += SEQ_MOD  # the sequence number wrapped
+            self.max_seq = seq
+            status = PacketStatus.ACCEPTED
+        elif seq == self.bad_seq:
+            # Two sequential packets after a big jump: the sender restarted; re-sync.
+            self.init_seq(seq)
+            self.restarts += 1
+            status = PacketStatus.RESTARTED
+        else:
+            self.bad_seq = (seq + 1) & 0xFFFF
+            return PacketStatus.JUMP
+        self.received += 1
+        return status
+
+    def on_packet(self, packet: RtpPacket, arrival_ts: int) -> PacketStatus:
+        status = self.update_seq(packet.sequence_number)
+        if status in (PacketStatus.PROBATION, PacketStatus.JUMP):
+            return status
+        if self.last_arrival is not None:
+            # RFC 3550 A.8: D is the change in transit time, with the RTP timestamps
+            # compared modulo 2**32 so that a timestamp wrap is not a jump.
+            transit_change = (arrival_ts - self.last_arrival) - ts_diff(
+                packet.timestamp, self.last_timestamp
+            )
+            self.jitter += (abs(transit_change) - self.jitter) * _JITTER_GAIN
+        self.last_arrival = arrival_ts
+        self.last_timestamp = packet.timestamp
+        return status
+
+    def snapshot(self) -> ReceptionStats | None:
+        if self.probation:
+            return None
+        extended_max = self.cycles + self.max_seq
+        expected = extended_max - self.base_seq + 1
+        return ReceptionStats(
+            ssrc=self.ssrc,
+            received=self.received,
+            expected=expected,
+            cumulative_lost=expected - self.received,
+            extended_highest_seq=extended_max,
+            jitter=self.jitter,
+            restarts=self.restarts,
+        )
+
+
 class ReceiverStats:
     """RFC 3550 A.1/A.3/A.8 statistics for the one source a call receives from."""
 
-    __slots__ = (
-        "_base_seq",
-        "_bad_seq",
-        "_cycles",
-        "_expected_prior",
-        "_jitter",
-        "_last_arrival",
-        "_last_timestamp",
-        "_max_dropout",
-        "_max_misorder",
-        "_max_seq",
-        "_min_sequential",
-        "_probation",
-        "_received",
-        "_received_prior",
-        "_restarts",
-        "_sr_arrival",
-        "_sr_lsr",
-        "_ssrc",
-    )
+    __slots__ = ("_candidate", "_rules", "_source", "_sr_arrival", "_sr_lsr")
 
-    def __init__(
-        self,
-        *,
-        min_sequential: int = MIN_SEQUENTIAL,
-        max_dropout: int = MAX_DROPOUT,
-        max_misorder: int = MAX_MISORDER,
-    ) -> None:
-        if min_sequential < 1 or not 0 < max_dropout < SEQ_MOD - max_misorder:
-            raise RtpError("sequence rules need min_sequential >= 1 and a sane dropout")
-        self._min_sequential = min_sequential
-        self._max_dropout = max_dropout
-        self._max_misorder = max_misorder
-        self._ssrc: int | None = None
-        self._probation = 0
+    def __init__(self, rules: SequenceRules | None = None) -> None:
+        self._rules = rules or SequenceRules()
+        self._source: _Source | None = None
+        self._candidate: _Source | None = None
         self._sr_lsr = 0
         self._sr_arrival = 0.0
-        self._restarts = 0
-        self._jitter = 0.0
-        self._init_seq(0)
-
-    def _init_seq(self, seq: int) -> None:
-        # RFC 3550 A.1 init_seq(), plus a fresh transit baseline for the jitter.
-        self._base_seq = seq
-        self._max_seq = seq
-        self._bad_seq = SEQ_MOD + 1  # so that seq == bad_seq is false
-        self._cycles = 0
-        self._received = 0
-        self._received_prior = 0
-        self._expected_prior = 0
-        self._last_arrival: int | None = None
-        self._last_timestamp = 0
 
     def on_packet(self, packet: RtpPacket, arrival_ts: int) -> PacketStatus:
         """Account for one received RTP packet.
@@ -150,88 +231,36 @@ class ReceiverStats:
             What sequence validation made of it; only ACCEPTED, LATE and RESTARTED packets
             are counted and enter the jitter estimate.
         """
-        if packet.ssrc != self._ssrc:
-            self._ssrc = packet.ssrc
-            self._restarts = 0
-            self._jitter = 0.0
-            self._sr_lsr = 0
-            self._init_seq(packet.sequence_number)
-            self._max_seq = (packet.sequence_number - 1) & 0xFFFF
-            self._probation = self._min_sequential
-        status = self._update_seq(packet.sequence_number)
-        if status in (PacketStatus.PROBATION, PacketStatus.JUMP):
+        source = self._source
+        if source is None or (packet.ssrc != source.ssrc and source.probation):
+            source = self._source = _Source(packet.ssrc, packet.sequence_number, self._rules)
+        elif packet.ssrc != source.ssrc:
+            # Another SSRC must pass probation before it replaces a valid source, so that a
+            # stray packet cannot wipe the statistics.
+            candidate = self._candidate
+            if candidate is None or candidate.ssrc != packet.ssrc:
+                candidate = _Source(packet.ssrc, packet.sequence_number, self._rules)
+                self._candidate = candidate
+            status = candidate.on_packet(packet, arrival_ts)
+            if status is PacketStatus.ACCEPTED:
+                self._source, self._candidate, self._sr_lsr = candidate, None, 0
             return status
-        if self._last_arrival is not None:
-            # RFC 3550 A.8: D is the change in transit time, with the RTP timestamps
-            # compared modulo 2**32 so that a timestamp wrap is not a jump.
-            transit_change = (arrival_ts - self._last_arrival) - ts_diff(
-                packet.timestamp, self._last_timestamp
-            )
-            self._jitter += (abs(transit_change) - self._jitter) * _JITTER_GAIN
-        self._last_arrival = arrival_ts
-        self._last_timestamp = packet.timestamp
-        return status
-
-    def _update_seq(self, seq: int) -> PacketStatus:
-        # RFC 3550 A.1 update_seq(). Unlike the C, "max_seq + 1" is taken modulo 2**16,
-        # so that probation also passes across a wrap.
-        udelta = (seq - self._max_seq) & 0xFFFF
-        if self._probation:
-            if seq == (self._max_seq + 1) & 0xFFFF:
-                self._probation -= 1
-                self._max_seq = seq
-                if self._probation == 0:
-                    self._init_seq(seq)
-                    self._received += 1
-                    return PacketStatus.ACCEPTED
-            else:
-                self._probation = self._min_sequential - 1
-                self._max_seq = seq
-            return PacketStatus.PROBATION
-        if udelta == 0 or udelta > SEQ_MOD - self._max_misorder:
-            status = PacketStatus.LATE
-        elif udelta < self._max_dropout:
-            if seq < self._max_seq:
-                self._cycles += SEQ_MOD  # the sequence number wrapped
-            self._max_seq = seq
-            status = PacketStatus.ACCEPTED
-        elif seq == self._bad_seq:
-            # Two sequential packets after a big jump: the sender restarted; re-sync.
-            self._init_seq(seq)
-            self._restarts += 1
-            status = PacketStatus.RESTARTED
-        else:
-            self._bad_seq = (seq + 1) & 0xFFFF
-            return PacketStatus.JUMP
-        self._received += 1
-        return status
+        return source.on_packet(packet, arrival_ts)
 
     def on_sender_report(self, report: SenderReport, now: float) -> None:
         """Remember an SR from this source for the LSR and DLSR of our next report."""
-        if report.ssrc == self._ssrc:
+        if self._source is not None and report.ssrc == self._source.ssrc:
             self._sr_lsr = ntp_short(report.ntp_timestamp)
             self._sr_arrival = now
 
     @property
     def ssrc(self) -> int | None:
         """The source being followed, once a packet has arrived."""
-        return self._ssrc
+        return None if self._source is None else self._source.ssrc
 
     def snapshot(self) -> ReceptionStats | None:
         """The statistics so far, or None while no source has passed probation."""
-        if self._ssrc is None or self._probation:
-            return None
-        extended_max = self._cycles + self._max_seq
-        expected = extended_max - self._base_seq + 1
-        return ReceptionStats(
-            ssrc=self._ssrc,
-            received=self._received,
-            expected=expected,
-            cumulative_lost=expected - self._received,
-            extended_highest_seq=extended_max,
-            jitter=self._jitter,
-            restarts=self._restarts,
-        )
+        return None if self._source is None else self._source.snapshot()
 
     def report(self, now: float) -> ReportBlock | None:
         """Build the report block for this source and start a new loss interval.
@@ -242,14 +271,15 @@ class ReceiverStats:
         Returns:
             The block, or None while no source has passed probation (nothing to report).
         """
+        source = self._source
         stats = self.snapshot()
-        if stats is None:
+        if source is None or stats is None:
             return None
         # RFC 3550 A.3: the fraction lost over the interval since the last report.
-        expected_interval = stats.expected - self._expected_prior
-        received_interval = stats.received - self._received_prior
-        self._expected_prior = stats.expected
-        self._received_prior = stats.received
+        expected_interval = stats.expected - source.expected_prior
+        received_interval = stats.received - source.received_prior
+        source.expected_prior = stats.expected
+        source.received_prior = stats.received
         lost_interval = expected_interval - received_interval
         fraction = 0
         if expected_interval > 0 and lost_interval > 0:
@@ -283,10 +313,14 @@ class SenderStats:
 
     def on_packet_sent(self, packet: RtpPacket, now: float) -> None:
         """Count one sent packet: its payload octets only, as §6.4.1 asks."""
+        self.count_sent(len(packet.payload), packet.timestamp, packet.ssrc, now)
+
+    def count_sent(self, payload_octets: int, timestamp: int, ssrc: int, now: float) -> None:
+        """Count a packet from its fields (the send path never builds an `RtpPacket`)."""
         self._packets = (self._packets + 1) & 0xFFFFFFFF
-        self._octets = (self._octets + len(packet.payload)) & 0xFFFFFFFF
-        self._ssrc = packet.ssrc
-        self._last_timestamp = packet.timestamp
+        self._octets = (self._octets + payload_octets) & 0xFFFFFFFF
+        self._ssrc = ssrc
+        self._last_timestamp = timestamp
         self._last_sent = now
 
     @property

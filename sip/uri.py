@@ -23,6 +23,10 @@ _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # characters RFC 4475 §3.1.1.2 shows in user parts. Whitespace, '<', '>' and '"' never are.
 _URI_CHARS_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%;/?:@&=+$,\[\]`]+")
 _ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+# A parameter value: URI paramchar (RFC 3261 §25.1: param-unreserved / unreserved / escaped)
+# or a header gen-value (token / host / quoted-string). Never '=', ';', ',', '<', '>' or LWS
+# outside quotes (PROTOS c07-sip 860: "tag====...").
+_PARAM_VALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%/:&+$\[\]`]+" + r'|"(?:[^"\\]|\\.)*"')
 
 
 def unescape(text: str) -> str:
@@ -91,6 +95,8 @@ def parse_params(text: str, *, what: str) -> tuple[tuple[str, str | None], ...]:
             value = value.strip(" \t")
             if not value:
                 raise SipParseError(f"parameter {name!r} has no value in {what}")
+            if not _PARAM_VALUE_RE.fullmatch(value):
+                raise SipParseError(f"parameter {name[:32]!r} has an invalid value in {what}")
             params.append((name, value))
         else:
             params.append((name, None))

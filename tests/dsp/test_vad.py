@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import timeit
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from dsp.vad import (
 from tests.dsp.speech import (
     espeak,
     frames_of,
+    inner_silences_ms,
     ms_to_samples,
     scale_to_dbfs,
     speech_span,
@@ -114,27 +116,38 @@ def test_bad_configs_and_frames_are_refused_with_dsp_errors() -> None:
 UTTERANCE = "Hello, I would like to book an appointment for next Tuesday."
 
 
-def caller_line(
-    text: str, voice: str, level_dbfs: float, seed: int
-) -> tuple[NDArray[np.int16], float, float]:
+@dataclass(frozen=True)
+class Line:
+    """A caller's line: the received PCM and the clean speech placed in it."""
+
+    pcm: NDArray[np.int16]
+    clean: NDArray[np.int16]  # the speech alone, same length and position
+    start_ms: float
+    end_ms: float
+
+
+def caller_line(text: str, voice: str, level_dbfs: float, seed: int) -> Line:
     """Speech 1 s into -60 dBFS noise, 1 s of noise after, through G.711 μ-law."""
-    clean = scale_to_dbfs(espeak(text, voice), level_dbfs)
+    speech = scale_to_dbfs(espeak(text, voice), level_dbfs)
     lead = ms_to_samples(1000)
-    mix = white_noise(lead + len(clean) + lead, -60.0, seed)
-    mix[lead : lead + len(clean)] += clean
-    span = speech_span(clean, lead)
-    return ulaw_round_trip(to_int16(mix)), span.start_ms, span.end_ms
+    clean = np.zeros(lead + len(speech) + lead, dtype=np.int16)
+    clean[lead : lead + len(speech)] = speech
+    span = speech_span(speech, lead)
+    pcm = ulaw_round_trip(to_int16(white_noise(len(clean), -60.0, seed) + clean))
+    return Line(pcm, clean, span.start_ms, span.end_ms)
 
 
 @pytest.mark.parametrize("voice", ["en-us", "en-us+f3"])
 def test_speech_is_speech_and_the_quiet_line_around_it_is_not(voice: str) -> None:
-    line, start_ms, end_ms = caller_line(UTTERANCE, voice, -26.0, seed=1)
+    line = caller_line(UTTERANCE, voice, -26.0, seed=1)
     scorer = WebRtcScorer()
-    decisions = np.array([scorer.is_speech(f) for f in frames_of(line)])
+    decisions = np.array([scorer.is_speech(f) for f in frames_of(line.pcm)])
+    clean_dbfs = frame_dbfs(frames_of(line.clean))
     times_ms = np.arange(len(decisions)) * 20
-    inside = (times_ms >= start_ms) & (times_ms + 20 <= end_ms)
-    outside = (times_ms + 20 < start_ms - 100) | (times_ms > end_ms + 200)
-    assert decisions[inside].mean() > 0.85  # words; the gaps between them are silent
+    voiced = clean_dbfs > -40.0  # within 14 dB of the speech level: vowels, not the gaps
+    outside = (times_ms + 20 < line.start_ms - 100) | (times_ms > line.end_ms + 200)
+    assert voiced.sum() > 100
+    assert decisions[voiced].mean() > 0.95
     assert not decisions[outside].any()
 
 
@@ -158,17 +171,17 @@ def test_the_energy_gate_removes_webrtcvads_false_positives_on_line_crackle() ->
 
 
 def test_quieter_than_the_gate_is_never_speech_however_speechlike() -> None:
-    whisper, _, _ = caller_line(UTTERANCE, "en-us", -58.0, seed=2)
+    whisper = caller_line(UTTERANCE, "en-us", -58.0, seed=2).pcm
     scorer = WebRtcScorer()
     assert not any(scorer.is_speech(f) for f in frames_of(whisper))
     ungated = WebRtcScorer(ScorerConfig(gate_dbfs=-90.0))
-    assert sum(ungated.is_speech(f) for f in frames_of(whisper)) > 10  # the model alone would
+    assert sum(ungated.is_speech(f) for f in frames_of(whisper)) > 0  # the model alone would
 
 
 def test_the_batch_scorer_decides_each_row_as_its_own_stream_would() -> None:
     lines = [
-        caller_line(UTTERANCE, "en-us", -26.0, seed=4)[0],
-        caller_line("My date of birth is March third.", "en-us+f3", -20.0, seed=5)[0],
+        caller_line(UTTERANCE, "en-us", -26.0, seed=4).pcm,
+        caller_line("My date of birth is March third.", "en-us+f3", -20.0, seed=5).pcm,
         crackle(3.0, seed=6),
         np.zeros(ms_to_samples(3000), dtype=np.int16),
     ]
@@ -184,12 +197,29 @@ def test_the_batch_scorer_decides_each_row_as_its_own_stream_would() -> None:
     assert batch_decisions[:, 0].sum() > 50 and not batch_decisions[:, 3].any()
 
 
+def test_a_vad_fed_from_the_batch_scorer_matches_one_that_scores_itself() -> None:
+    line = caller_line("Blue Cross Blue Shield, member number four five six.", "en-us", -26.0, 9)
+    own, fed, batch = Vad(), Vad(), WebRtcBatchScorer(1)
+    own_states, fed_states, own_active, fed_active = [], [], [], []
+    for frame in frames_of(line.pcm):
+        own_states.append(own.update(frame))
+        own_active.append(own.active)
+        decision = batch.score_batch(frame[None, :])[0]
+        fed_states.append(fed.advance(bool(decision), float(batch.levels_dbfs[0])))
+        fed_active.append(fed.active)
+    assert fed_states == own_states and fed_active == own_active
+    # active reaches past the speech decisions: the weak /s/ of "six" webrtcvad drops
+    assert sum(own_active) > sum(s.is_speech_frame for s in own_states)
+
+
 def test_vad_on_real_speech_speaks_once_per_utterance_and_ends_quiet() -> None:
-    line, start_ms, end_ms = caller_line("Yes, that is correct.", "en-us", -26.0, seed=7)
+    line = caller_line("That is correct", "en-us", -26.0, seed=7)
+    assert max(inner_silences_ms(line.clean)) < 160  # the word gaps are under stop_frames
     vad = Vad()
-    states = [vad.update(f) for f in frames_of(line)]
-    first_speaking = states.index(SP) * 20
-    assert start_ms <= first_speaking <= start_ms + 3 * 20 + 20  # start_frames, frame-quantised
+    states = [vad.update(f) for f in frames_of(line.pcm)]
+    first_speaking_ms = states.index(SP) * 20
+    # three frames to confirm, the first of which may start up to a frame before the speech
+    assert line.start_ms + 20 <= first_speaking_ms <= line.start_ms + 3 * 20
     assert states[-1] is Q
     quiet_runs = "".join("q" if s is Q else "s" for s in states).strip("q").count("q")
     assert quiet_runs == 0  # the pauses inside the sentence never reach QUIET
@@ -203,8 +233,8 @@ def best_us(fn: object, number: int) -> float:
 
 
 def test_gated_frames_cost_a_fraction_of_scored_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    line, start_ms, _ = caller_line(UTTERANCE, "en-us", -26.0, seed=8)
-    speech_frame = frames_of(line)[int(start_ms // 20) + 10]
+    line = caller_line(UTTERANCE, "en-us", -26.0, seed=8)
+    speech_frame = frames_of(line.pcm)[int(line.start_ms // 20) + 10]
     calls = 100
     silent = np.zeros((calls, FRAME_SAMPLES), dtype=np.int16)
     speech = np.tile(speech_frame, (calls, 1))

@@ -168,6 +168,27 @@ def test_the_same_key_twice_is_two_digits() -> None:
     assert digits == [Digit("5", 800, 8000), Digit("5", 800, 16000)]
 
 
+def test_a_new_ssrc_with_earlier_timestamps_still_gives_digits() -> None:
+    old = DtmfSender(ssrc=1, payload_type=101).packets("1", sequence_number=0, timestamp=90_000)
+    # The call is re-anchored: a new source whose timestamps start lower; "2" loses its ends.
+    new = DtmfSender(ssrc=2, payload_type=101).packets("2", sequence_number=500, timestamp=10)
+    newer = DtmfSender(ssrc=3, payload_type=101).packets("3", sequence_number=9, timestamp=5)
+    digits = detect(DtmfDetector(101), [*old, *new[:3], *newer])
+    assert digits == [Digit("1", 800, 90_000), Digit("2", 480, 10), Digit("3", 800, 5)]
+
+
+def test_stray_packets_of_another_source_cause_no_repeat() -> None:
+    press = DtmfSender(ssrc=SSRC, payload_type=101).packets("4", sequence_number=0, timestamp=800)
+    stray_audio = RtpPacket(0, 77, 5, 0xBAD, b"\xff" * 160)
+    # An end copy, a stray, another end copy: still one digit.
+    order = [*press[:5], stray_audio, press[5], stray_audio, press[6]]
+    assert detect(DtmfDetector(101), order) == [Digit("4", 800, 800)]
+    # Stray audio of another source does not time the event out either.
+    detector = DtmfDetector(101)
+    assert [detector.push(p) for p in [*press[:3], RtpPacket(0, 1, 10**6, 0xBAD)]] == [None] * 4
+    assert detector.push(press[4]) == Digit("4", 800, 800)
+
+
 def test_a_long_press_sent_in_segments_is_one_digit() -> None:
     # RFC 4733 §2.5.1.3: past 65535 units the sender starts a new segment 65535 later.
     def event_packet(seq: int, timestamp: int, duration: int, end: bool = False) -> RtpPacket:
@@ -252,9 +273,14 @@ def test_sender_rejects_bad_input() -> None:
         DtmfSender(ssrc=SSRC, payload_type=101, interval_ts=0)
 
 
-@given(st.binary(min_size=4, max_size=4))
-def test_any_four_octets_round_trip(payload: bytes) -> None:
-    assert bytes(DtmfEvent.parse(payload)) == payload
+@given(st.binary(max_size=8))
+def test_any_payload_parses_and_round_trips_or_raises_a_parse_error(payload: bytes) -> None:
+    try:
+        event = DtmfEvent.parse(payload)
+    except RtpParseError:
+        assert len(payload) != 4
+    else:
+        assert bytes(event) == payload
 
 
 @st.composite

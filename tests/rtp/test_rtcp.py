@@ -91,6 +91,19 @@ def test_stray_trailing_octets_fail_strictly_but_keep_the_packets_leniently(
     assert cname is not None and cname.text == "unknown@200.57.7.204"
 
 
+def test_every_truncation_of_a_compound_fails_or_yields_the_whole_leading_packets() -> None:
+    data = bytes.fromhex(capture_rows()[0]["udp_payload_hex"])  # SR (52 octets) + RR (32)
+    full = parse_rtcp(data)
+    for cut in range(len(data)):
+        if cut == 52:
+            assert parse_rtcp(data[:cut]) == full[:1]
+            continue
+        with pytest.raises(RtpParseError) as caught:
+            parse_rtcp(data[:cut])
+        expected = "RTCP packet is too short" if cut % 52 < 4 else "RTCP packet length is invalid"
+        assert str(caught.value) == expected
+
+
 def test_capture_sender_report_fields_decode_as_wireshark_shows_them() -> None:
     frame_1565 = next(r for r in capture_rows() if r["frame"] == "1565")
     sr, sdes = parse_rtcp(bytes.fromhex(frame_1565["udp_payload_hex"]))

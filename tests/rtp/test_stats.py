@@ -15,6 +15,7 @@ from rtp.stats import (
     PacketStatus,
     ReceiverStats,
     SenderStats,
+    SequenceRules,
     ntp_from_unix,
     ntp_short,
     ntp_to_unix,
@@ -46,6 +47,13 @@ def test_nothing_to_report_before_a_source_passes_probation() -> None:
     assert stats.report(now=0.0) == ReportBlock(ssrc=SSRC, highest_seq=1001)
 
 
+def test_sequence_rules_are_checked() -> None:
+    with pytest.raises(RtpError, match="^min_sequential must be at least 1$"):
+        SequenceRules(min_sequential=0)
+    with pytest.raises(RtpError, match="^max_dropout and max_misorder must split"):
+        SequenceRules(max_dropout=65_500)
+
+
 def test_a_clean_stream_reports_no_loss_and_no_jitter() -> None:
     stats = ReceiverStats()
     statuses = feed(stats, range(1000, 1100))
@@ -60,7 +68,7 @@ def test_a_clean_stream_reports_no_loss_and_no_jitter() -> None:
 
 
 def test_probation_restarts_on_a_gap_and_passes_across_the_wrap() -> None:
-    stats = ReceiverStats(min_sequential=3)
+    stats = ReceiverStats(SequenceRules(min_sequential=3))
     assert feed(stats, [10, 12]) == [PacketStatus.PROBATION] * 2  # 12 is not 11: start again
     # The C in RFC 3550 compares seq with max_seq + 1 without wrapping; here 65535 -> 0 passes.
     assert feed(stats, [65534, 65535, 65536]) == [PacketStatus.PROBATION] * 2 + [
@@ -178,6 +186,12 @@ def test_a_new_ssrc_is_a_new_source_with_probation() -> None:
     stats = ReceiverStats()
     feed(stats, range(0, 100))
     stats.on_sender_report(SenderReport(SSRC, ntp_timestamp=1 << 40, rtp_timestamp=0), now=1.0)
+    # A lone stray packet of another source is held on probation and changes nothing.
+    assert feed(stats, [5000], ssrc=0xABCD) == [PacketStatus.PROBATION]
+    assert feed(stats, [100]) == [PacketStatus.ACCEPTED]
+    block = stats.report(now=1.5)
+    assert block is not None and (block.ssrc, block.highest_seq, block.lsr) == (SSRC, 100, 1 << 24)
+    # A new source that keeps sending in sequence takes over, with fresh counts.
     assert (
         feed(stats, [7, 8, 9], ssrc=0xABCD)
         == [PacketStatus.PROBATION] + [PacketStatus.ACCEPTED] * 2

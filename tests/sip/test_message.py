@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from sip.errors import SipParseError
 from sip.headers import CSeq, Headers
-from sip.layer import Address, MessageRejected, RequestReceived, TransactionLayer
+from sip.layer import Address, Event, MessageRejected, RequestReceived, TransactionLayer
 from sip.message import (
     MAX_MESSAGE_BYTES,
     Request,
@@ -43,8 +43,10 @@ def crlf(*lines: str, body: bytes = b"") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
-SDP = (b"v=0\r\no=alice 2890844526 2890844526 IN IP4 pc33.atlanta.example.com\r\ns=-\r\n"
-       b"c=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\n")
+SDP = (
+    b"v=0\r\no=alice 2890844526 2890844526 IN IP4 pc33.atlanta.example.com\r\ns=-\r\n"
+    b"c=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\n"
+)
 # RFC 3261 §24.2 F1 (with the example.com names of RFC 4475's era)
 INVITE = crlf(
     "INVITE sip:bob@biloxi.example.com SIP/2.0",
@@ -75,7 +77,7 @@ COMPACT_FOLDED = crlf(
     "REGISTER sip:registrar.example.com SIP/2.0",
     "v: SIP/2.0/UDP 192.0.2.7:5070",
     "  ;branch=z9hG4bKfold;rport",
-    "f  : \"Al \\\"the pal\\\"\"",
+    'f  : "Al \\"the pal\\""',
     "\t<sip:al@example.com>;tag=9",
     "t:<sip:al@example.com>",
     "i: fold.1@192.0.2.7",
@@ -96,9 +98,14 @@ ACK_NO_BODY = crlf(
 )
 
 
-def options(*extra: str, uri: str = "sip:va@127.0.0.1", method: str = "OPTIONS",
-            cseq_method: str | None = None, body: bytes = b"",
-            content_length: str | None = "auto") -> bytes:
+def options(
+    *extra: str,
+    uri: str = "sip:va@127.0.0.1",
+    method: str = "OPTIONS",
+    cseq_method: str | None = None,
+    body: bytes = b"",
+    content_length: str | None = "auto",
+) -> bytes:
     """A small valid request, with ``extra`` header lines added before Content-Length."""
     lines = [
         f"{method} {uri} SIP/2.0",
@@ -124,10 +131,14 @@ def test_invite_vector() -> None:
     request = parse_message(INVITE)
     assert isinstance(request, Request)
     assert (request.method, request.uri, request.version) == (
-        "INVITE", "sip:bob@biloxi.example.com", "SIP/2.0")
+        "INVITE",
+        "sip:bob@biloxi.example.com",
+        "SIP/2.0",
+    )
     assert request.request_uri().user == "bob"
     assert [str(v) for v in request.via()] == [
-        "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds"]
+        "SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds"
+    ]
     assert request.top_via().branch == "z9hG4bK776asdhds"
     assert request.cseq() == CSeq(314159, "INVITE")
     assert request.from_().tag == "1928301774"
@@ -145,7 +156,9 @@ def test_response_vector() -> None:
     assert isinstance(response, Response)
     assert (response.status, response.reason) == (180, "Ringing")
     assert [v.sent_by.host for v in response.via()] == [
-        "server10.biloxi.example.com", "pc33.atlanta.example.com"]
+        "server10.biloxi.example.com",
+        "pc33.atlanta.example.com",
+    ]
     assert response.to().tag == "a6c85cf"
     assert response.body == b""
     assert bytes(response) == RINGING
@@ -162,7 +175,9 @@ def test_compact_forms_folding_and_quoted_pairs() -> None:
     assert request.cseq() == CSeq(2, "REGISTER")
     contacts = request.contact()
     assert [(str(c.uri), c.params) for c in contacts] == [
-        ("sip:al@192.0.2.7:5070", (("expires", "60"),)), ("sip:al@192.0.2.8", (("q", "0.5"),))]
+        ("sip:al@192.0.2.7:5070", (("expires", "60"),)),
+        ("sip:al@192.0.2.8", (("q", "0.5"),)),
+    ]
     assert request.headers.get("x-odd") == ";;,,;;,;"  # unknown headers pass through
     assert request.headers.get("content-length") == "0"
     assert bytes(request) == COMPACT_FOLDED  # the folded lines go out exactly as they came
@@ -178,7 +193,10 @@ def test_ack_vector_and_lf_only_message() -> None:
     parsed = parse_message(lf_only)
     assert isinstance(parsed, Request) and parsed.cseq() == CSeq(314159, "ACK")
     assert parsed == ack  # same meaning
-    assert bytes(parsed) == b"ACK sip:bob@192.0.2.4 SIP/2.0\r\n" + lf_only.split(b"\n", 1)[1][:-1] + b"\r\n"
+    assert (
+        bytes(parsed)
+        == b"ACK sip:bob@192.0.2.4 SIP/2.0\r\n" + lf_only.split(b"\n", 1)[1][:-1] + b"\r\n"
+    )
 
 
 def test_leading_crlfs_are_ignored() -> None:
@@ -209,7 +227,7 @@ def test_invalid_utf8_survives_the_round_trip() -> None:
 
 
 def test_unknown_method_and_extension_headers_pass_through() -> None:
-    raw = options("X-Weird-Header: <a>;b=\"c,d\"", "Require: foo", method="NEWMETHOD")
+    raw = options('X-Weird-Header: <a>;b="c,d"', "Require: foo", method="NEWMETHOD")
     request = parse_message(raw)
     assert isinstance(request, Request) and request.method == "NEWMETHOD"
     assert request.headers.values("require") == ["foo"]
@@ -303,33 +321,61 @@ def test_a_long_but_legal_request_is_not_513() -> None:
     [
         (options().replace(b"SIP/2.0\r\nVia", b"SIP/7.0\r\nVia"), "unsupported 'SIP/7.0'", 505),
         (options().replace(b"SIP/2.0\r\nVia", b"SIP/2\r\nVia"), "malformed SIP-Version", 400),
-        (options().replace(b"OPTIONS sip:va@127.0.0.1", b"OPTIONS  sip:va@127.0.0.1"),
-         "malformed start line", 400),  # RFC 4475 lwsstart
+        (
+            options().replace(b"OPTIONS sip:va@127.0.0.1", b"OPTIONS  sip:va@127.0.0.1"),
+            "malformed start line",
+            400,
+        ),  # RFC 4475 lwsstart
         (options().replace(b"SIP/2.0\r\nVia", b"SIP/2.0  \r\nVia"), "malformed start line", 400),
         (options(uri="<sip:va@127.0.0.1>"), "invalid Request-URI: URI lacks a scheme", 400),
         (options(uri="sip:va@2001:db8::1"), "invalid Request-URI: invalid host", 400),
-        (options().replace(b"Call-ID: opt1@192.0.2.1\r\n", b""), "missing mandatory header call-id",
-         400),
+        (
+            options().replace(b"Call-ID: opt1@192.0.2.1\r\n", b""),
+            "missing mandatory header call-id",
+            400,
+        ),
         (options("To: <sip:other@example.com>"), "to appears more than once", 400),
         (options("Max-Forwards: 70"), "max-forwards appears more than once", 400),
         (options(cseq_method="INVITE"), "CSeq method does not match the request method", 400),
         # RFC 4475 §3.1.2.18 mismatch02: an unknown method prefers 501
-        (options(method="NEWMETHOD", cseq_method="INVITE"),
-         "CSeq method does not match the request method", 501),
-        (options().replace(b"Max-Forwards: 70", b"Max-Forwards: 300"), "Max-Forwards is out of range",
-         400),
+        (
+            options(method="NEWMETHOD", cseq_method="INVITE"),
+            "CSeq method does not match the request method",
+            501,
+        ),
+        (
+            options().replace(b"Max-Forwards: 70", b"Max-Forwards: 300"),
+            "Max-Forwards is out of range",
+            400,
+        ),
         (options("Expires: 4294967296"), "Expires is out of range", 400),
-        (options("Contact: <sip:a@b.example.com>;expires=280297596632815"),
-         "Contact expires is out of range", 400),
-        (options("Contact: sip:a@b.example.com?Route=x"),
-         "addr-spec with '?' or ',' must be in <> in Contact", 400),
-        (options().replace(b"Call-ID: opt1@192.0.2.1", b"Call-ID: a b"), "Call-ID is malformed", 400),
+        (
+            options("Contact: <sip:a@b.example.com>;expires=280297596632815"),
+            "Contact expires is out of range",
+            400,
+        ),
+        (
+            options("Contact: sip:a@b.example.com?Route=x"),
+            "addr-spec with '?' or ',' must be in <> in Contact",
+            400,
+        ),
+        (
+            options().replace(b"Call-ID: opt1@192.0.2.1", b"Call-ID: a b"),
+            "Call-ID is malformed",
+            400,
+        ),
         (options("Bad Header: x"), "malformed header line", 400),
-        (options().replace(b"\r\n\r\n", b"\r\n"), "message has no empty line after the headers", 400),
+        (
+            options().replace(b"\r\n\r\n", b"\r\n"),
+            "message has no empty line after the headers",
+            400,
+        ),
     ],
     ids=case_id,
 )
-def test_request_errors_carry_status_hint_and_partial(raw: bytes, message: str, status: int) -> None:
+def test_request_errors_carry_status_hint_and_partial(
+    raw: bytes, message: str, status: int
+) -> None:
     with pytest.raises(SipParseError, match=exact(message)) as info:
         parse_message(raw)
     assert info.value.status_hint == status
@@ -343,13 +389,22 @@ def test_request_errors_carry_status_hint_and_partial(raw: bytes, message: str, 
 @pytest.mark.parametrize(
     ("raw", "message", "status"),
     [
-        (RINGING.replace(b"SIP/2.0 180", b"SIP/2.0 4294967301"),  # RFC 4475 bigcode
-         "status code is not in 100-699", 400),
+        (
+            RINGING.replace(b"SIP/2.0 180", b"SIP/2.0 4294967301"),  # RFC 4475 bigcode
+            "status code is not in 100-699",
+            400,
+        ),
         (RINGING.replace(b"SIP/2.0 180", b"SIP/2.0 099"), "status code is not in 100-699", 400),
-        (RINGING.replace(b"SIP/2.0 180", b"SIP/3.0 180"), "unsupported SIP version in a response",
-         505),
-        (RINGING.replace(b"CSeq: 314159", b"CSeq: 36893488147419103232"),  # scalarlg
-         "CSeq number exceeds 2**32-1", 400),
+        (
+            RINGING.replace(b"SIP/2.0 180", b"SIP/3.0 180"),
+            "unsupported SIP version in a response",
+            505,
+        ),
+        (
+            RINGING.replace(b"CSeq: 314159", b"CSeq: 36893488147419103232"),  # scalarlg
+            "CSeq number exceeds 2**32-1",
+            400,
+        ),
     ],
     ids=case_id,
 )
@@ -396,6 +451,7 @@ def test_make_response_copies_the_transaction_headers() -> None:
     assert trying.reason == "Trying"
     # a To that already has a tag keeps it
     in_dialog = parse_message(BYE)
+    assert isinstance(in_dialog, Request)
     assert make_response(in_dialog, 481, to_tag="new").to().tag == "1928301774"
     wire = bytes(ok)
     assert wire.startswith(b"SIP/2.0 200 OK\r\n") and wire.endswith(b"Content-Length: 0\r\n\r\n")
@@ -415,10 +471,21 @@ BYE = crlf(
 
 
 def test_built_messages_are_framed() -> None:
-    request = Request(method="MESSAGE", uri="sip:a@b.example.com", headers=Headers([
-        ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKm"), ("From", "<sip:c@d>;tag=1"),
-        ("To", "<sip:a@b.example.com>"), ("Call-ID", "m1"), ("CSeq", "1 MESSAGE"),
-        ("Content-Length", "99")]), body=b"hi")
+    request = Request(
+        method="MESSAGE",
+        uri="sip:a@b.example.com",
+        headers=Headers(
+            [
+                ("Via", "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKm"),
+                ("From", "<sip:c@d>;tag=1"),
+                ("To", "<sip:a@b.example.com>"),
+                ("Call-ID", "m1"),
+                ("CSeq", "1 MESSAGE"),
+                ("Content-Length", "99"),
+            ]
+        ),
+        body=b"hi",
+    )
     wire = bytes(request)
     assert b"Content-Length: 2\r\n\r\nhi" in wire and b"99" not in wire
     assert parse_message(wire).body == b"hi"
@@ -439,8 +506,13 @@ _PORT = st.one_of(st.none(), st.integers(1, 65535))
 _HOSTPORT = st.builds(lambda h, p: h if p is None else f"{h}:{p}", _HOST, _PORT)
 _USER = st.text(_ALNUM + "-_.!~*'()+", min_size=1, max_size=10)
 _URI = st.one_of(
-    st.builds(lambda s, u, hp, t: f"{s}:{u}@{hp}{t}", st.sampled_from(["sip", "sips", "SIP"]),
-              _USER, _HOSTPORT, st.sampled_from(["", ";transport=tcp", ";lr", ";user=phone"])),
+    st.builds(
+        lambda s, u, hp, t: f"{s}:{u}@{hp}{t}",
+        st.sampled_from(["sip", "sips", "SIP"]),
+        _USER,
+        _HOSTPORT,
+        st.sampled_from(["", ";transport=tcp", ";lr", ";user=phone"]),
+    ),
     st.builds(lambda n: f"tel:+{n}", st.integers(0, 10**12)),
 )
 _METHOD = st.one_of(
@@ -451,26 +523,35 @@ _DISPLAY = st.one_of(
     st.just(""),
     st.text(_ALNUM, min_size=1, max_size=8).map(lambda t: t + " "),
     st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=10).map(
-        lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '" '),
+        lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '" '
+    ),
 )
 # values of extension headers: printable text, no leading/trailing LWS (trimmed on parse)
 _VALUE = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30).map(
-    lambda t: t.strip(" \t"))
+    lambda t: t.strip(" \t")
+)
 _EXT_NAME = st.builds(lambda t: "X-" + t, _TOKEN)
 
 
 @st.composite
 def _common_headers(draw: st.DrawFn, method: str) -> list[tuple[str, str]]:
-    via = [f"SIP/2.0/{draw(st.sampled_from(['UDP', 'TCP', 'TLS']))} {draw(_HOSTPORT)}"
-           f";branch=z9hG4bK{draw(_TOKEN)}" for _ in range(draw(st.integers(1, 3)))]
+    via = [
+        f"SIP/2.0/{draw(st.sampled_from(['UDP', 'TCP', 'TLS']))} {draw(_HOSTPORT)}"
+        f";branch=z9hG4bK{draw(_TOKEN)}"
+        for _ in range(draw(st.integers(1, 3)))
+    ]
     via_names = draw(st.sampled_from([("Via", "v"), ("VIA", "V")]))
     fields: list[tuple[str, str]] = [(via_names[i % 2], v) for i, v in enumerate(via)]
     fields += [
-        (draw(st.sampled_from(["From", "f"])),
-         f"{draw(_DISPLAY)}<{draw(_URI)}>;tag={draw(_TOKEN)}"),
+        (
+            draw(st.sampled_from(["From", "f"])),
+            f"{draw(_DISPLAY)}<{draw(_URI)}>;tag={draw(_TOKEN)}",
+        ),
         (draw(st.sampled_from(["To", "t"])), f"{draw(_DISPLAY)}<{draw(_URI)}>"),
-        (draw(st.sampled_from(["Call-ID", "i", "call-id"])),
-         draw(_TOKEN) + draw(st.sampled_from(["", "@" + draw(_HOST)]))),
+        (
+            draw(st.sampled_from(["Call-ID", "i", "call-id"])),
+            draw(_TOKEN) + draw(st.sampled_from(["", "@" + draw(_HOST)])),
+        ),
         ("CSeq", f"{draw(st.integers(0, 2**32 - 1))} {method}"),
         ("Max-Forwards", str(draw(st.integers(0, 255)))),
     ]
@@ -493,8 +574,12 @@ def responses(draw: st.DrawFn) -> Response:
     fields = draw(_common_headers(draw(_METHOD)))
     fields.append(("Content-Length", str(len(body))))
     reason = draw(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20))
-    return Response(status=draw(st.integers(100, 699)), reason=reason.rstrip("\r\n"),
-                    headers=Headers(fields), body=body)
+    return Response(
+        status=draw(st.integers(100, 699)),
+        reason=reason.rstrip("\r\n"),
+        headers=Headers(fields),
+        body=body,
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -511,10 +596,37 @@ def test_generated_messages_round_trip(message: Request | Response) -> None:
 
 
 _SEEDS = [INVITE, RINGING, COMPACT_FOLDED, ACK_NO_BODY, BYE, options()]
-_NOISE = st.sampled_from([b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b";", b",", b"<", b">", b'"',
-                          b"\\", b"@", b"[", b"]", b"%", b"=", b"\x00", b"\xff", b"sip:",
-                          b"SIP/2.0", b"Content-Length: 5", b"l: 99999999999999999999",
-                          b"\r\n\r\n", b"\r\n ", b"v: SIP/2.0/UDP [::1", b"z9hG4bK"])
+_NOISE = st.sampled_from(
+    [
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" ",
+        b"\t",
+        b":",
+        b";",
+        b",",
+        b"<",
+        b">",
+        b'"',
+        b"\\",
+        b"@",
+        b"[",
+        b"]",
+        b"%",
+        b"=",
+        b"\x00",
+        b"\xff",
+        b"sip:",
+        b"SIP/2.0",
+        b"Content-Length: 5",
+        b"l: 99999999999999999999",
+        b"\r\n\r\n",
+        b"\r\n ",
+        b"v: SIP/2.0/UDP [::1",
+        b"z9hG4bK",
+    ]
+)
 
 
 @st.composite
@@ -563,8 +675,12 @@ SOURCE = Address("udp", "127.0.0.1", 40000)
 def test_transaction_layer_answers_or_drops_anything(datagrams: list[bytes]) -> None:
     layer = TransactionLayer(tag_factory=lambda: "t0")
     for n, data in enumerate(datagrams):
-        before = (layer.counters.dropped, layer.counters.rejected,
-                  layer.counters.responses_unmatched, layer.counters.retransmissions_absorbed)
+        before = (
+            layer.counters.dropped,
+            layer.counters.rejected,
+            layer.counters.responses_unmatched,
+            layer.counters.retransmissions_absorbed,
+        )
         layer.receive_datagram(data, SOURCE, now=float(n))  # must not raise
         events = []
         while (event := layer.next_event()) is not None:
@@ -572,8 +688,12 @@ def test_transaction_layer_answers_or_drops_anything(datagrams: list[bytes]) -> 
         out = layer.datagrams_to_send()
         for _, address in out:
             assert address.host == SOURCE.host  # never to a host named in a header
-        after = (layer.counters.dropped, layer.counters.rejected,
-                 layer.counters.responses_unmatched, layer.counters.retransmissions_absorbed)
+        after = (
+            layer.counters.dropped,
+            layer.counters.rejected,
+            layer.counters.responses_unmatched,
+            layer.counters.retransmissions_absorbed,
+        )
         accounted = bool(events) or after != before or not data.strip(b"\r\n")
         assert accounted, f"{data!r} was neither answered, passed up, nor counted"
         for event in events:
@@ -587,8 +707,8 @@ def test_transaction_layer_answers_or_drops_anything(datagrams: list[bytes]) -> 
 # --------------------------------------------------------------- the boundary, by example
 
 
-def drain(layer: TransactionLayer) -> tuple[list[object], list[tuple[bytes, Address]]]:
-    events = []
+def drain(layer: TransactionLayer) -> tuple[list[Event], list[tuple[bytes, Address]]]:
+    events: list[Event] = []
     while (event := layer.next_event()) is not None:
         events.append(event)
     return events, layer.datagrams_to_send()
@@ -608,8 +728,10 @@ def test_broken_requests_are_answered_statelessly(data: bytes, status: int) -> N
     layer = TransactionLayer(tag_factory=lambda: "srv")
     layer.receive_datagram(data, SOURCE, now=0.0)
     events, out = drain(layer)
-    assert events == [MessageRejected(events[0].reason, status, SOURCE)]  # type: ignore[attr-defined]
-    (wire, address), = out
+    (event,) = events
+    assert isinstance(event, MessageRejected)
+    assert (event.status, event.source) == (status, SOURCE)
+    ((wire, address),) = out
     response = parse_message(wire)
     assert isinstance(response, Response) and response.status == status
     assert response.to().tag == "srv"
@@ -624,7 +746,8 @@ def test_broken_requests_are_answered_statelessly(data: bytes, status: int) -> N
     "data",
     [
         RINGING.replace(b"SIP/2.0 180", b"SIP/2.0 4294967301"),  # a broken response
-        options().replace(b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKopt1\r\n", b"")
+        options()
+        .replace(b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKopt1\r\n", b"")
         .replace(b"OPTIONS sip", b"OPTIONS <sip"),  # no Via: nowhere to answer
         options(method="ACK").replace(b"sip:va@127.0.0.1", b"<sip:x>"),  # ACKs are never answered
         b"\x16\x03\x01\x02\x00",  # TLS on the SIP port

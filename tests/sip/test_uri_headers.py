@@ -28,7 +28,6 @@ from sip.headers import (
 from sip.uri import HostPort, Uri, parse_hostport, unescape
 
 
-
 def exact(message: str) -> str:
     """A `pytest.raises` pattern that matches exactly ``message``."""
     return f"^{re.escape(message)}$"
@@ -40,33 +39,82 @@ def exact(message: str) -> str:
 VALID_URIS = [
     # RFC 3261 §19.1.3 examples
     ("sip:alice@atlanta.com", "sip", "alice", "atlanta.com", None, (), None),
-    ("sip:alice:secretword@atlanta.com;transport=tcp", "sip", "alice", "atlanta.com", None,
-     (("transport", "tcp"),), None),
-    ("sips:alice@atlanta.com?subject=project%20x&priority=urgent", "sips", "alice",
-     "atlanta.com", None, (), "subject=project%20x&priority=urgent"),
-    ("sip:+1-212-555-1212:1234@gateway.com;user=phone", "sip", "+1-212-555-1212",
-     "gateway.com", None, (("user", "phone"),), None),
+    (
+        "sip:alice:secretword@atlanta.com;transport=tcp",
+        "sip",
+        "alice",
+        "atlanta.com",
+        None,
+        (("transport", "tcp"),),
+        None,
+    ),
+    (
+        "sips:alice@atlanta.com?subject=project%20x&priority=urgent",
+        "sips",
+        "alice",
+        "atlanta.com",
+        None,
+        (),
+        "subject=project%20x&priority=urgent",
+    ),
+    (
+        "sip:+1-212-555-1212:1234@gateway.com;user=phone",
+        "sip",
+        "+1-212-555-1212",
+        "gateway.com",
+        None,
+        (("user", "phone"),),
+        None,
+    ),
     ("sips:1212@gateway.com", "sips", "1212", "gateway.com", None, (), None),
     ("sip:alice@192.0.2.4", "sip", "alice", "192.0.2.4", None, (), None),
-    ("sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com", "sip", None, "atlanta.com",
-     None, (("method", "REGISTER"),), "to=alice%40atlanta.com"),
+    (
+        "sip:atlanta.com;method=REGISTER?to=alice%40atlanta.com",
+        "sip",
+        None,
+        "atlanta.com",
+        None,
+        (("method", "REGISTER"),),
+        "to=alice%40atlanta.com",
+    ),
     # RFC 4475 §3.1.1.9 semiuri: ';' before '@' belongs to the user part
-    ("sip:user;par=u%40example.net@example.com", "sip", "user;par=u%40example.net",
-     "example.com", None, (), None),
+    (
+        "sip:user;par=u%40example.net@example.com",
+        "sip",
+        "user;par=u%40example.net",
+        "example.com",
+        None,
+        (),
+        None,
+    ),
     ("sip:alice@atlanta.com:5070;lr", "sip", "alice", "atlanta.com", 5070, (("lr", None),), None),
     ("SIP:Alice@Example.COM", "sip", "Alice", "Example.COM", None, (), None),
     ("sip:host.example.com.", "sip", None, "host.example.com.", None, (), None),
     ("sip:_sip._udp.example.com", "sip", None, "_sip._udp.example.com", None, (), None),
     # RFC 5118: bracketed IPv6 references, the port after ']'
     ("sip:[2001:db8::10]", "sip", None, "[2001:db8::10]", None, (), None),
-    ("sip:user@[2001:db8::10]:5070;transport=udp", "sip", "user", "[2001:db8::10]", 5070,
-     (("transport", "udp"),), None),
+    (
+        "sip:user@[2001:db8::10]:5070;transport=udp",
+        "sip",
+        "user",
+        "[2001:db8::10]",
+        5070,
+        (("transport", "udp"),),
+        None,
+    ),
     # §4.3 port-ambiguous: the "port" is inside the brackets, so it is part of the address
     ("sip:[2001:db8::10:5070]", "sip", None, "[2001:db8::10:5070]", None, (), None),
     ("sip:user@[::ffff:192.0.2.10]", "sip", "user", "[::ffff:192.0.2.10]", None, (), None),
     ("sip:user@[2001:db8::192.0.2.1]", "sip", "user", "[2001:db8::192.0.2.1]", None, (), None),
-    ("sip:host;maddr=[2001:db8::1]", "sip", None, "host", None, (("maddr", "[2001:db8::1]"),),
-     None),
+    (
+        "sip:host;maddr=[2001:db8::1]",
+        "sip",
+        None,
+        "host",
+        None,
+        (("maddr", "[2001:db8::1]"),),
+        None,
+    ),
     # RFC 4475 §3.1.1.4 escnull: %00 is a legal escape in a user part
     ("sip:%00@host5.example.com", "sip", "%00", "host5.example.com", None, (), None),
 ]
@@ -117,8 +165,15 @@ def test_tel_uri_vectors(text: str, number: str, params: tuple[tuple[str, str], 
 
 @pytest.mark.parametrize(
     "text",
-    ["soap.beep://192.0.2.103:3002", "nobodyKnowsThisScheme:totallyopaquecontent", "urn:service:sos",
-     "isbn:2983792873", "http://www.example.com/x", "name:John_Smith", "mailto:a@b.example.com"],
+    [
+        "soap.beep://192.0.2.103:3002",
+        "nobodyKnowsThisScheme:totallyopaquecontent",
+        "urn:service:sos",
+        "isbn:2983792873",
+        "http://www.example.com/x",
+        "name:John_Smith",
+        "mailto:a@b.example.com",
+    ],
 )
 def test_other_schemes_are_kept_opaque(text: str) -> None:
     uri = Uri.parse(text)
@@ -203,30 +258,65 @@ def test_hostport(text: str, expected: HostPort) -> None:
 @pytest.mark.parametrize(
     ("value", "transport", "sent_by", "params", "text"),
     [
-        ("SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds", "UDP",
-         HostPort("pc33.atlanta.com"), (("branch", "z9hG4bK776asdhds"),),
-         "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds"),
+        (
+            "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds",
+            "UDP",
+            HostPort("pc33.atlanta.com"),
+            (("branch", "z9hG4bK776asdhds"),),
+            "SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds",
+        ),
         # RFC 4475 wsinv: LWS around every separator, after unfolding
-        ("SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw", "UDP", HostPort("192.0.2.2"),
-         (("branch", "390skdjuw"),), "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw"),
-        ("SIP/2.0/TCP host : 5060 ; branch = z9hG4bKx ; rport", "TCP", HostPort("host", 5060),
-         (("branch", "z9hG4bKx"), ("rport", None)), "SIP/2.0/TCP host:5060;branch=z9hG4bKx;rport"),
-        ("sip/2.0/udp Host.Example.com", "UDP", HostPort("Host.Example.com"), (),
-         "SIP/2.0/UDP Host.Example.com"),
+        (
+            "SIP  /   2.0 /UDP    192.0.2.2;branch=390skdjuw",
+            "UDP",
+            HostPort("192.0.2.2"),
+            (("branch", "390skdjuw"),),
+            "SIP/2.0/UDP 192.0.2.2;branch=390skdjuw",
+        ),
+        (
+            "SIP/2.0/TCP host : 5060 ; branch = z9hG4bKx ; rport",
+            "TCP",
+            HostPort("host", 5060),
+            (("branch", "z9hG4bKx"), ("rport", None)),
+            "SIP/2.0/TCP host:5060;branch=z9hG4bKx;rport",
+        ),
+        (
+            "sip/2.0/udp Host.Example.com",
+            "UDP",
+            HostPort("Host.Example.com"),
+            (),
+            "SIP/2.0/UDP Host.Example.com",
+        ),
         # RFC 4475 transports: unknown transports are extension tokens
-        ("SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en", "UNKNOWN",
-         HostPort("t4.example.com"), (("branch", "z9hG4bKasd0f3en"),),
-         "SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en"),
+        (
+            "SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en",
+            "UNKNOWN",
+            HostPort("t4.example.com"),
+            (("branch", "z9hG4bKasd0f3en"),),
+            "SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en",
+        ),
         # RFC 5118 §4.5: received with and without brackets
-        ("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111", "UDP",
-         HostPort("[2001:db8::9:1]"), (("received", "[2001:db8::9:255]"), ("branch", "z9hG4bKas3-111")),
-         "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111"),
-        ("SIP/2.0/UDP [2001:db8::9:1]:6050;received=2001:db8::9:255", "UDP",
-         HostPort("[2001:db8::9:1]", 6050), (("received", "2001:db8::9:255"),),
-         "SIP/2.0/UDP [2001:db8::9:1]:6050;received=2001:db8::9:255"),
-        ("SIP/2.0/UDP [::ffff:192.0.2.10]:19823;branch=z9hG4bKbh19", "UDP",
-         HostPort("[::ffff:192.0.2.10]", 19823), (("branch", "z9hG4bKbh19"),),
-         "SIP/2.0/UDP [::ffff:192.0.2.10]:19823;branch=z9hG4bKbh19"),
+        (
+            "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111",
+            "UDP",
+            HostPort("[2001:db8::9:1]"),
+            (("received", "[2001:db8::9:255]"), ("branch", "z9hG4bKas3-111")),
+            "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-111",
+        ),
+        (
+            "SIP/2.0/UDP [2001:db8::9:1]:6050;received=2001:db8::9:255",
+            "UDP",
+            HostPort("[2001:db8::9:1]", 6050),
+            (("received", "2001:db8::9:255"),),
+            "SIP/2.0/UDP [2001:db8::9:1]:6050;received=2001:db8::9:255",
+        ),
+        (
+            "SIP/2.0/UDP [::ffff:192.0.2.10]:19823;branch=z9hG4bKbh19",
+            "UDP",
+            HostPort("[::ffff:192.0.2.10]", 19823),
+            (("branch", "z9hG4bKbh19"),),
+            "SIP/2.0/UDP [::ffff:192.0.2.10]:19823;branch=z9hG4bKbh19",
+        ),
     ],
 )
 def test_via_vectors(
@@ -238,7 +328,11 @@ def test_via_vectors(
 ) -> None:
     via = Via.parse(value)
     assert (via.transport, via.sent_by, via.params, via.protocol) == (
-        transport, sent_by, params, "SIP/2.0")
+        transport,
+        sent_by,
+        params,
+        "SIP/2.0",
+    )
     assert str(via) == text
     assert Via.parse(str(via)) == via
 
@@ -248,7 +342,10 @@ def test_via_branch_rport_and_stamping() -> None:
     assert via.branch == "z9hG4bKabc"
     assert via.has_rport
     stamped = via.with_params(received="127.0.0.1", rport="40000")
-    assert str(stamped) == "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport=40000;received=127.0.0.1"
+    assert (
+        str(stamped)
+        == "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport=40000;received=127.0.0.1"
+    )
     bare = Via.parse("SIP/2.0/UDP 192.0.2.1")
     assert bare.branch is None and not bare.has_rport  # RFC 2543: no branch at all
 
@@ -282,35 +379,90 @@ def test_invalid_via(value: str, error: str) -> None:
 @pytest.mark.parametrize(
     ("value", "display", "uri", "params", "bracketed"),
     [
-        ('"Bob" <sip:bob@biloxi.com>;tag=a6c85cf', '"Bob"', "sip:bob@biloxi.com",
-         (("tag", "a6c85cf"),), True),
+        (
+            '"Bob" <sip:bob@biloxi.com>;tag=a6c85cf',
+            '"Bob"',
+            "sip:bob@biloxi.com",
+            (("tag", "a6c85cf"),),
+            True,
+        ),
         ("Bob <sip:bob@biloxi.com>", "Bob", "sip:bob@biloxi.com", (), True),
-        ("sip:bob@biloxi.com;tag=1928301774", None, "sip:bob@biloxi.com",
-         (("tag", "1928301774"),), False),
+        (
+            "sip:bob@biloxi.com;tag=1928301774",
+            None,
+            "sip:bob@biloxi.com",
+            (("tag", "1928301774"),),
+            False,
+        ),
         # RFC 4475 §3.3.12 cparam01: without <>, ;unknownparam is a header (contact) param
-        ("sip:+19725552222@gw1.example.net;unknownparam", None,
-         "sip:+19725552222@gw1.example.net", (("unknownparam", None),), False),
+        (
+            "sip:+19725552222@gw1.example.net;unknownparam",
+            None,
+            "sip:+19725552222@gw1.example.net",
+            (("unknownparam", None),),
+            False,
+        ),
         # §3.3.13 cparam02: inside <>, it is a URI param and the header has none
-        ("<sip:+19725552222@gw1.example.net;unknownparam>", None,
-         "sip:+19725552222@gw1.example.net;unknownparam", (), True),
+        (
+            "<sip:+19725552222@gw1.example.net;unknownparam>",
+            None,
+            "sip:+19725552222@gw1.example.net;unknownparam",
+            (),
+            True,
+        ),
         # §3.3.14 regescrt: escaped headers are legal inside <>
-        ("<sip:user@example.com?Route=%3Csip:sip.example.com%3E>", None,
-         "sip:user@example.com?Route=%3Csip:sip.example.com%3E", (), True),
+        (
+            "<sip:user@example.com?Route=%3Csip:sip.example.com%3E>",
+            None,
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            (),
+            True,
+        ),
         # §3.1.1.6 lwsdisp: no LWS between a token display name and '<'
-        ("caller<sip:caller@example.com>;tag=323", "caller", "sip:caller@example.com",
-         (("tag", "323"),), True),
+        (
+            "caller<sip:caller@example.com>;tag=323",
+            "caller",
+            "sip:caller@example.com",
+            (("tag", "323"),),
+            True,
+        ),
         # quoted-pairs (wsinv, intmeth): an escaped quote does not end the string
-        ('"J Rosenberg \\\\\\""       <sip:jdrosen@example.com>;tag=98asjd8',
-         '"J Rosenberg \\\\\\""', "sip:jdrosen@example.com", (("tag", "98asjd8"),), True),
-        ('"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f" <sip:1_unusual.URI~(to-be!sure)&isn\'t+it$/crazy?,/;;*'
-         "@example.com>", '"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f"',
-         "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com", (), True),
-        ("<sip:bob@biloxi.com;transport=tcp>;tag=x;expires=30", None,
-         "sip:bob@biloxi.com;transport=tcp", (("tag", "x"), ("expires", "30")), True),
-        ("The Operator <tel:+1-201-555-0123>;tag=9", "The Operator", "tel:+1-201-555-0123",
-         (("tag", "9"),), True),
-        ('"Caller" <sip:caller@[2001:db8::9:1]>', '"Caller"', "sip:caller@[2001:db8::9:1]",
-         (), True),
+        (
+            '"J Rosenberg \\\\\\""       <sip:jdrosen@example.com>;tag=98asjd8',
+            '"J Rosenberg \\\\\\""',
+            "sip:jdrosen@example.com",
+            (("tag", "98asjd8"),),
+            True,
+        ),
+        (
+            '"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f" '
+            "<sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com>",
+            '"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f"',
+            "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com",
+            (),
+            True,
+        ),
+        (
+            "<sip:bob@biloxi.com;transport=tcp>;tag=x;expires=30",
+            None,
+            "sip:bob@biloxi.com;transport=tcp",
+            (("tag", "x"), ("expires", "30")),
+            True,
+        ),
+        (
+            "The Operator <tel:+1-201-555-0123>;tag=9",
+            "The Operator",
+            "tel:+1-201-555-0123",
+            (("tag", "9"),),
+            True,
+        ),
+        (
+            '"Caller" <sip:caller@[2001:db8::9:1]>',
+            '"Caller"',
+            "sip:caller@[2001:db8::9:1]",
+            (),
+            True,
+        ),
         ("<isbn:2983792873>;tag=3234233", None, "isbn:2983792873", (("tag", "3234233"),), True),
     ],
 )
@@ -323,7 +475,11 @@ def test_name_addr_vectors(
 ) -> None:
     parsed = NameAddr.parse(value, header="Contact")
     assert (parsed.display_name, str(parsed.uri), parsed.params, parsed.bracketed) == (
-        display, uri, params, bracketed)
+        display,
+        uri,
+        params,
+        bracketed,
+    )
     # what it prints parses back to the same thing (LWS normalised)
     assert NameAddr.parse(str(parsed), header="Contact") == parsed
 
@@ -342,15 +498,19 @@ def test_param_ownership_survives_adding_a_tag() -> None:
     [
         ('"Mr. J. User <sip:j.user@example.com>', "unterminated quoted display name in To"),
         ('"Bob" sip:bob@example.com', "quoted display name without <addr-spec> in To"),
-        ("Bell, Alexander <sip:a.g.bell@example.com>;tag=43",  # RFC 4475 baddn
-         "unquoted display name is not a token list in To"),
+        (
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",  # RFC 4475 baddn
+            "unquoted display name is not a token list in To",
+        ),
         ("<sip:a@b.example.com", "missing '>' in To"),
         ("<sip:user@example.com >", "whitespace inside <addr-spec> in To"),  # badaspec
         ("<sip:a@b.example.com>junk", "unexpected text after To"),
         ("<sip:a@b.example.com>;;tag=x", "empty or invalid parameter in To"),
         # RFC 4475 regbadct: an addr-spec with '?' must be in <>
-        ("sip:user@example.com?Route=%3Csip:sip.example.com%3E",
-         "addr-spec with '?' or ',' must be in <> in To"),
+        (
+            "sip:user@example.com?Route=%3Csip:sip.example.com%3E",
+            "addr-spec with '?' or ',' must be in <> in To",
+        ),
         ("", "URI lacks a scheme"),
         ("*", "URI lacks a scheme"),
     ],
@@ -365,8 +525,12 @@ def test_invalid_name_addr(value: str, error: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "seq", "method"),
-    [("314159 INVITE", 314159, "INVITE"), ("0009\t INVITE", 9, "INVITE"),
-     ("4294967295 NEWMETHOD", 2**32 - 1, "NEWMETHOD"), ("0 ACK", 0, "ACK")],
+    [
+        ("314159 INVITE", 314159, "INVITE"),
+        ("0009\t INVITE", 9, "INVITE"),
+        ("4294967295 NEWMETHOD", 2**32 - 1, "NEWMETHOD"),
+        ("0 ACK", 0, "ACK"),
+    ],
 )
 def test_cseq(value: str, seq: int, method: str) -> None:
     assert CSeq.parse(value) == CSeq(seq, method)
@@ -375,10 +539,14 @@ def test_cseq(value: str, seq: int, method: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [("4294967296 INVITE", "CSeq number exceeds 2**32-1"),  # RFC 4475 scalar02
-     ("1INVITE", "CSeq is malformed"), ("-1 INVITE", "CSeq is malformed"),
-     ("1 INV ITE", "CSeq is malformed"), ("", "CSeq is malformed"),
-     ("1 INVITE;x", "CSeq is malformed")],
+    [
+        ("4294967296 INVITE", "CSeq number exceeds 2**32-1"),  # RFC 4475 scalar02
+        ("1INVITE", "CSeq is malformed"),
+        ("-1 INVITE", "CSeq is malformed"),
+        ("1 INV ITE", "CSeq is malformed"),
+        ("", "CSeq is malformed"),
+        ("1 INVITE;x", "CSeq is malformed"),
+    ],
 )
 def test_invalid_cseq(value: str, error: str) -> None:
     with pytest.raises(SipParseError, match=exact(error)):
@@ -399,12 +567,30 @@ def test_parse_uint_bounds_and_huge_numbers() -> None:
 
 
 def test_compact_forms_expand_for_lookup_and_stay_on_the_wire() -> None:
-    headers = Headers([("v", "SIP/2.0/UDP a.example.com"), ("i", "abc@x"), ("m", "<sip:a@b>"),
-                       ("f", "<sip:c@d>;tag=1"), ("t", "<sip:e@f>"), ("l", "0"),
-                       ("k", "timer"), ("s", "hello"), ("c", "application/sdp")])
-    for compact, name in (("v", "Via"), ("i", "Call-ID"), ("m", "Contact"), ("f", "From"),
-                          ("t", "To"), ("l", "Content-Length"), ("k", "Supported"),
-                          ("s", "Subject"), ("c", "Content-Type")):
+    headers = Headers(
+        [
+            ("v", "SIP/2.0/UDP a.example.com"),
+            ("i", "abc@x"),
+            ("m", "<sip:a@b>"),
+            ("f", "<sip:c@d>;tag=1"),
+            ("t", "<sip:e@f>"),
+            ("l", "0"),
+            ("k", "timer"),
+            ("s", "hello"),
+            ("c", "application/sdp"),
+        ]
+    )
+    for compact, name in (
+        ("v", "Via"),
+        ("i", "Call-ID"),
+        ("m", "Contact"),
+        ("f", "From"),
+        ("t", "To"),
+        ("l", "Content-Length"),
+        ("k", "Supported"),
+        ("s", "Subject"),
+        ("c", "Content-Type"),
+    ):
         assert compact in headers and name in headers and name.upper() in headers
         assert headers.get(name) == headers.get(compact)
         assert canonical_name(compact) == canonical_name(name) == name.lower()
@@ -413,11 +599,19 @@ def test_compact_forms_expand_for_lookup_and_stay_on_the_wire() -> None:
 
 
 def test_headers_multimap_order_lists_and_edits() -> None:
-    headers = Headers([("Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2"),
-                       ("Subject", "a, b"), ("v", "SIP/2.0/UDP c;branch=z9hG4bK3"),
-                       ("X-Unknown", "kept ;;,, as is")])
-    assert headers.values("via") == ["SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/UDP b;branch=z9hG4bK2",
-                                     "SIP/2.0/UDP c;branch=z9hG4bK3"]
+    headers = Headers(
+        [
+            ("Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2"),
+            ("Subject", "a, b"),
+            ("v", "SIP/2.0/UDP c;branch=z9hG4bK3"),
+            ("X-Unknown", "kept ;;,, as is"),
+        ]
+    )
+    assert headers.values("via") == [
+        "SIP/2.0/UDP a;branch=z9hG4bK1",
+        "SIP/2.0/UDP b;branch=z9hG4bK2",
+        "SIP/2.0/UDP c;branch=z9hG4bK3",
+    ]
     assert headers.values("subject") == ["a, b"]  # not a list header: never split
     assert headers.get("x-unknown") == "kept ;;,, as is"
     top = headers.replace_first("via", "SIP/2.0/UDP a;branch=z9hG4bK1;received=192.0.2.9")
@@ -442,7 +636,7 @@ def test_header_field_keeps_its_raw_bytes() -> None:
 @pytest.mark.parametrize(
     ("value", "items"),
     [
-        ('<sip:a@b>;q=0.5, "Doe, John" <sip:c@d>', ['<sip:a@b>;q=0.5', '"Doe, John" <sip:c@d>']),
+        ('<sip:a@b>;q=0.5, "Doe, John" <sip:c@d>', ["<sip:a@b>;q=0.5", '"Doe, John" <sip:c@d>']),
         ("<sip:a@b;x=1,2>, <sip:c@d>", ["<sip:a@b;x=1,2>", "<sip:c@d>"]),
         ('"a \\" , b" <sip:x@y>', ['"a \\" , b" <sip:x@y>']),
         ("timer ,  replaces", ["timer", "replaces"]),
@@ -454,8 +648,12 @@ def test_split_list_respects_quotes_and_brackets(value: str, items: list[str]) -
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [("a,,b", "empty element in via"), ("a,", "empty element in via"),
-     (",a", "empty element in via"), ('"open, b', "unterminated quoted string in via")],
+    [
+        ("a,,b", "empty element in via"),
+        ("a,", "empty element in via"),
+        (",a", "empty element in via"),
+        ('"open, b', "unterminated quoted string in via"),
+    ],
 )
 def test_split_list_rejects_empty_elements(value: str, error: str) -> None:
     with pytest.raises(SipParseError, match=exact(error)):
@@ -465,9 +663,28 @@ def test_split_list_rejects_empty_elements(value: str, error: str) -> None:
 # ------------------------------------------------------------------------------- Hypothesis
 
 # Text built from the pieces SIP grammar cares about, so the parsers get past their first checks.
-_PIECES = [*"sip:SIP/2.0 UDP@[]<>\";,=?%&\\\t:abcz019._-+~*'()!$", "\x00", "\x7f", "é", "\udcff",
-           "::", "[::1]", "[2001:db8::1]", "sip:", "sips:", "tel:", "SIP/2.0/UDP ", ";tag=",
-           ";branch=z9hG4bK", "%41", "%", "<sip:a@b>", '"q\\"d"', "user@", ":5060"]
+_PIECES = [
+    *"sip:SIP/2.0 UDP@[]<>\";,=?%&\\\t:abcz019._-+~*'()!$",
+    "\x00",
+    "\x7f",
+    "é",
+    "\udcff",
+    "::",
+    "[::1]",
+    "[2001:db8::1]",
+    "sip:",
+    "sips:",
+    "tel:",
+    "SIP/2.0/UDP ",
+    ";tag=",
+    ";branch=z9hG4bK",
+    "%41",
+    "%",
+    "<sip:a@b>",
+    '"q\\"d"',
+    "user@",
+    ":5060",
+]
 _SIPISH = st.lists(st.sampled_from(_PIECES), max_size=25).map("".join)
 _ANY_TEXT = st.one_of(_SIPISH, st.text(max_size=60))
 
@@ -505,8 +722,11 @@ def test_name_addr_parse_raises_only_sip_parse_error(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(_ANY_TEXT)
 def test_cseq_and_list_splitting_raise_only_sip_parse_error(text: str) -> None:
-    for parse in (CSeq.parse, lambda t: split_list(t, header="via"),
-                  lambda t: parse_uint(t, header="Expires", maximum=2**32 - 1)):
+    for parse in (
+        CSeq.parse,
+        lambda t: split_list(t, header="via"),
+        lambda t: parse_uint(t, header="Expires", maximum=2**32 - 1),
+    ):
         try:
             parse(text)
         except SipParseError:
@@ -518,7 +738,9 @@ _ALNUM = _LETTERS + "0123456789"
 # a domain label that is also a valid top label: ALPHA *( alphanum / "-" ) alphanum
 _LABEL = st.builds(
     lambda first, middle, last: first + middle + last,
-    st.sampled_from(_LETTERS), st.text(_ALNUM + "-", max_size=6), st.sampled_from(_ALNUM),
+    st.sampled_from(_LETTERS),
+    st.text(_ALNUM + "-", max_size=6),
+    st.sampled_from(_ALNUM),
 )
 _USER = st.builds(
     lambda plain, escape: plain + escape,
@@ -541,7 +763,10 @@ _HOST = st.one_of(
     params=st.lists(st.tuples(_LABEL, st.one_of(st.none(), _LABEL)), max_size=3),
 )
 def test_generated_sip_uris_round_trip(
-    scheme: str, user: str | None, host: str, port: int | None,
+    scheme: str,
+    user: str | None,
+    host: str,
+    port: int | None,
     params: list[tuple[str, str | None]],
 ) -> None:
     text = f"{scheme}:{user + '@' if user else ''}{host}{'' if port is None else f':{port}'}"

@@ -17,6 +17,7 @@ from sip.call import (
     CallConfirmed,
     CallEnded,
     CallProgress,
+    CallState,
     EndReason,
     IncomingCall,
     InDialogResponse,
@@ -82,6 +83,25 @@ def establish(p: Pair) -> str:
 
 def parsed(d: Datagram) -> Request | Response:
     return d.message()
+
+
+def request_of(d: Datagram) -> Request:
+    msg = d.message()
+    assert isinstance(msg, Request), msg
+    return msg
+
+
+def response_of(d: Datagram) -> Response:
+    msg = d.message()
+    assert isinstance(msg, Response), msg
+    return msg
+
+
+def rebranched(request: Request, branch: str) -> bytes:
+    """``request`` as a new transaction: the same bytes with another top Via branch."""
+    old = request.top_via().branch
+    assert old is not None
+    return bytes(request).replace(old.encode(), f"z9hG4bK{branch}".encode())
 
 
 def only(datagrams: list[Datagram]) -> Datagram:
@@ -200,6 +220,21 @@ def test_bye_overtaking_the_ack_still_ends_the_call_cleanly() -> None:
     assert not p.net.sent("BYE", by=p.uas)  # the late ACK did not revive anything
 
 
+def test_stray_ack_with_a_foreign_to_tag_is_absorbed_silently() -> None:
+    """pyVoIP ACKs every 2xx with a To-tag of its own; late ones find no transaction."""
+    p = pair()
+    call_id = establish(p)
+    p.net.run_for(64 * T1 + 1)  # the INVITE transaction has ended (Timer L)
+    assert len(p.uas.ua.layer) == 0
+    ack = request_of(p.net.sent("ACK")[0])
+    foreign = bytes(ack).replace(f"tag={ack.to().tag}".encode(), b"tag=pyvoip42")
+    before = len(p.net.wire)
+    p.net.inject(foreign, UAC_ADDRESS, p.uas)
+    assert len(p.net.wire) == before + 1  # the ACK itself: no response, nothing else
+    assert p.uas.ua.calls[call_id].state is CallState.CONFIRMED and not p.uas.of(CallEnded)
+    assert not p.uas.ua.rejected
+
+
 # ---------------------------------------------------------------------------- CANCEL
 def test_cancel_before_answer() -> None:
     p = pair()
@@ -245,7 +280,7 @@ def test_cancel_crossing_the_200_gets_ack_then_bye() -> None:
 def test_cancel_for_no_pending_invite_gets_481() -> None:
     p = pair()
     p.net.inject(raw("CANCEL", call_id="nothing@here", cseq=1, branch="x1"), OTHER, p.uas)
-    assert parsed(only(p.net.unrouted)).status == 481
+    assert response_of(only(p.net.unrouted)).status == 481
 
 
 # ---------------------------------------------------------------------------- offers in the call
@@ -370,14 +405,11 @@ def test_bye_for_an_unknown_dialog_gets_481() -> None:
     call_id = establish(p)
     p.uac.ua.hangup(call_id, p.now)
     p.flush()
-    bye = parsed(p.net.sent("BYE")[0])
-    assert isinstance(bye, Request)
     # The same BYE again as a new transaction, after the dialog has ended.
-    late = bytes(bye).replace(bye.top_via().branch.encode(), b"z9hG4bKlate")  # type: ignore[union-attr]
-    p.net.inject(late, UAC_ADDRESS, p.uas)
+    p.net.inject(rebranched(request_of(p.net.sent("BYE")[0]), "late"), UAC_ADDRESS, p.uas)
     assert summaries(p.net.wire)[-1] == "481 BYE"
     p.net.inject(raw("BYE", call_id="never@seen", cseq=5, branch="b2", to_tag="t9"), OTHER, p.uas)
-    assert parsed(p.net.unrouted[-1]).status == 481
+    assert response_of(p.net.unrouted[-1]).status == 481
 
 
 def test_cseq_going_backwards_gets_500_and_the_call_survives() -> None:
@@ -385,13 +417,9 @@ def test_cseq_going_backwards_gets_500_and_the_call_survives() -> None:
     call_id = establish(p)
     p.uac.ua.send_in_dialog(call_id, "INFO", p.now, body=b"x", content_type="text/plain")
     p.flush()
-    info = parsed(p.net.sent("INFO")[0])
-    assert isinstance(info, Request) and info.cseq().seq == 2
-    stale = (
-        bytes(info)
-        .replace(b"CSeq: 2 INFO", b"CSeq: 1 INFO")
-        .replace(info.top_via().branch.encode(), b"z9hG4bKstale")
-    )  # type: ignore[union-attr]
+    info = request_of(p.net.sent("INFO")[0])
+    assert info.cseq().seq == 2
+    stale = rebranched(info, "stale").replace(b"CSeq: 2 INFO", b"CSeq: 1 INFO")
     p.net.inject(stale, UAC_ADDRESS, p.uas)
     assert summaries(p.net.wire)[-1] == "500 INFO"  # §12.2.2
     assert len(p.uas.of(InfoReceived)) == 1
@@ -510,8 +538,8 @@ def test_hand_built_authorization_is_accepted() -> None:
         uri=f"sip:{UAS_ADDRESS.host}",
     )
     p.net.inject(register, OTHER, p.uas)
-    challenged = parsed(p.net.unrouted[-1])
-    assert challenged.status == 401  # type: ignore[union-attr]
+    challenged = response_of(p.net.unrouted[-1])
+    assert challenged.status == 401
     challenge = parse_challenge(challenged.headers.values("www-authenticate")[0])
     answer = build_authorization(
         challenge,
@@ -531,8 +559,8 @@ def test_hand_built_authorization_is_accepted() -> None:
         uri=f"sip:{UAS_ADDRESS.host}",
     )
     p.net.inject(again, OTHER, p.uas)
-    ok = parsed(p.net.unrouted[-1])
-    assert ok.status == 200  # type: ignore[union-attr]
+    ok = response_of(p.net.unrouted[-1])
+    assert ok.status == 200
     assert ok.contact()[0].param("expires") == "3600"
 
 
@@ -578,7 +606,7 @@ def test_in_dialog_requests_go_where_the_signalling_came_from_not_to_contact() -
     p.flush()
     p.uas.ua.hangup(call_id, p.now)
     p.flush()
-    assert parsed(p.net.sent("BYE")[0]).uri == "sip:uac@192.0.2.1:5060"  # the target URI...
+    assert request_of(p.net.sent("BYE")[0]).uri == "sip:uac@192.0.2.1:5060"  # the target URI...
     assert p.net.addressed_to_host("192.0.2.1") == []  # ...but never the destination
     assert p.net.addressed_to_host("192.0.2.2") == []
     assert not p.net.unrouted
