@@ -14,14 +14,24 @@ so it lives here in the shell rather than in the sans-I/O `UserAgent`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import secrets
 import signal
+import time
 from dataclasses import dataclass
 
+import numpy as np
 import structlog
 
 from agent.config import Settings
+from agent.prompts import PromptCache
+from dsp.endpoint import SpeechEnded
+from dsp.g711 import G711Law
+from rtp.engine import CallerFrame
+from rtp.latching import Address as MediaAddress
 from rtp.ports import PortAllocator, PortsExhausted
+from rtp.session import MediaSession, SessionConfig
+from rtp.transport import CallMedia, MediaRuntime
 from sip.auth import DigestVerifier
 from sip.call import (
     CallConfirmed,
@@ -49,6 +59,11 @@ from sip.useragent import UserAgent, UserAgentConfig
 
 log = structlog.get_logger("voiceagent")
 
+GREETING = (
+    "Thank you for calling. This is the automated intake line. "
+    "After the tone of your own voice, I will repeat what you say."
+)
+
 
 @dataclass(slots=True)
 class ActiveCall:
@@ -59,6 +74,8 @@ class ActiveCall:
     media: LocalMedia
     answer: Answer | None = None
     answer_timer: asyncio.TimerHandle | None = None  # pending delayed answer, while ringing
+    channel: CallMedia | None = None
+    task: asyncio.Task[None] | None = None
 
 
 class Server:
@@ -89,11 +106,15 @@ class Server:
         self.ports = PortAllocator(settings.port_range)
         self.calls: dict[str, ActiveCall] = {}
         self.endpoint: SipEndpoint | None = None
+        self.media: MediaRuntime | None = None
+        self.prompts = PromptCache()
         self.stopped = asyncio.Event()
         self.completed_calls = 0
 
     async def start(self) -> None:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
+        self.media = MediaRuntime(self.settings.sip_host)
+        await asyncio.to_thread(self.prompts.get, GREETING)  # synthesize before the first call
         self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
         await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
         log.info(
@@ -116,6 +137,11 @@ class Server:
         for call in self.calls.values():
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
+        for call in self.calls.values():
+            if call.task is not None:
+                call.task.cancel()
+        if self.media is not None:
+            self.media.close()
         if self.endpoint is not None:
             self.endpoint.close()
         log.info("stopped", active_calls=len(self.calls))
@@ -141,9 +167,8 @@ class Server:
 
     def _on_incoming(self, event: IncomingCall, now: float) -> None:
         bound = log.bind(call_id=event.call_id, branch=event.request.top_via().branch)
-        try:
-            port = self.ports.allocate()
-        except PortsExhausted:
+        port = self._bind_rtp(event.call_id)
+        if port is None:
             bound.warning("rtp_ports_exhausted")
             self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", "5"),))
             return
@@ -163,7 +188,7 @@ class Server:
             return
         result = self._negotiate(event.offer, media)
         if not isinstance(result, Answer):
-            self.ports.release(port)
+            self._release_rtp(event.call_id, port)
             status, reason = _refusal(result)
             bound.info("call_rejected", status=status, reason=reason)
             self.ua.reject(event.call_id, status, now,
@@ -185,6 +210,7 @@ class Server:
         if delay <= 0:
             self.ua.answer(call.call_id, sdp, now)
             log.info("call_answered", call_id=call.call_id, **fields)
+            self._start_media(call)
             return
         self.ua.ring(call.call_id, now)
         log.info("call_ringing", call_id=call.call_id, branch=fields.get("branch"),
@@ -202,6 +228,7 @@ class Server:
             return
         self.ua.answer(call_id, sdp, asyncio.get_running_loop().time())
         log.info("call_answered", call_id=call_id, **fields)
+        self._start_media(call)
         if self.endpoint is not None:
             self.endpoint.pump()  # send the 200 and re-arm the SIP timer
 
@@ -217,6 +244,7 @@ class Server:
                 result = None
             if isinstance(result, Answer):
                 call.answer = result
+                self._start_media(call)
 
     def _on_offer(self, event: OfferReceived, now: float) -> None:
         call = self.calls.get(event.call_id)
@@ -238,10 +266,80 @@ class Server:
         if call is not None:
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
-            self.ports.release(call.rtp_port)
+            if call.task is not None:
+                call.task.cancel()
+            self._release_rtp(call.call_id, call.rtp_port)
         self.completed_calls += 1
         log.info("call_ended", call_id=event.call_id, reason=event.reason.value,
                  status=event.status)
+
+    # ----------------------------------------------------------------- media
+    def _bind_rtp(self, call_id: str) -> int | None:
+        """An RTP port pair from the pool with its sockets bound, or None when none is free."""
+        assert self.media is not None
+        for _ in range(8):  # a port another program holds is skipped, a few times at most
+            try:
+                port = self.ports.allocate()
+            except PortsExhausted:
+                return None
+            try:
+                self.media.bind(call_id, port)
+                return port
+            except OSError:
+                log.warning("rtp_port_unavailable", call_id=call_id, port=port)
+        return None
+
+    def _release_rtp(self, call_id: str, port: int) -> None:
+        if self.media is not None:
+            self.media.detach(call_id)
+        self.ports.release(port)
+
+    def _start_media(self, call: ActiveCall) -> None:
+        """Attach the call's RTP session once the codec and remote address are known."""
+        answer = call.answer
+        if answer is None or call.channel is not None or self.media is None:
+            return
+        loop = asyncio.get_running_loop()
+        config = SessionConfig(
+            ssrc=secrets.randbits(32),
+            initial_seq=secrets.randbits(16),
+            initial_timestamp=secrets.randbits(32),
+            cname=f"voiceagent-{secrets.token_hex(4)}",
+            payload_type=answer.codec.payload_type,
+            telephone_event_pt=answer.telephone_event_pt,
+            ptime_s=answer.ptime_ms / 1000.0,
+            remote_rtp=MediaAddress(answer.remote_address, answer.remote_port),
+            remote_rtcp=MediaAddress(answer.remote_address, answer.remote_port + 1),
+            wall_offset_s=time.time() - loop.time(),
+        )
+        law = G711Law.PCMA if answer.codec.name.upper() == "PCMA" else G711Law.PCMU
+        session = MediaSession(config, loop.time())
+        call.channel = self.media.attach(call.call_id, session, law)
+        call.task = loop.create_task(self._echo(call.call_id, call.channel))
+
+    async def _echo(self, call_id: str, media: CallMedia) -> None:
+        """Greet, then play each caller utterance back after endpointing (issue 3's demo)."""
+        media.play(self.prompts.get(GREETING))
+        frames: collections.deque[CallerFrame] = collections.deque(maxlen=1500)  # 30 s
+
+        async def record() -> None:
+            while (frame := await media.audio.get()) is not None:
+                frames.append(frame)
+
+        recorder = asyncio.create_task(record())
+        try:
+            async for event in media.iter_events():
+                if isinstance(event, SpeechEnded):
+                    utterance = [f.pcm for f in frames
+                                 if event.start_frame <= f.frame_index < event.end_frame]
+                    log.info("utterance", call_id=call_id,
+                             duration_ms=(event.end_frame - event.start_frame) * 20)
+                    if utterance:
+                        media.play(np.concatenate(utterance))
+                else:
+                    log.debug("media_event", call_id=call_id, kind=type(event).__name__)
+        finally:
+            recorder.cancel()
 
     @staticmethod
     def _negotiate(offer: bytes, media: LocalMedia) -> Answer | Rejection | SipParseError:

@@ -70,8 +70,9 @@ _TARGET_GAIN: Final = 1 / 128
 _DISCONTINUITY_S: Final = 1.0
 # A jumped sequence number is confirmed only by a packet that follows it within this time.
 _CONFIRM_WINDOW_S: Final = 1.0
-# Packets of a replaced SSRC are stale while the new one was heard within this time.
-_STALE_SSRC_S: Final = 1.0
+# Packets of the stream replaced by a resync are its stragglers while the new stream was
+# heard within this time; after it, they are a new stream again.
+_STALE_S: Final = 1.0
 _BASE_SAMPLES_MAX: Final = 1024  # bounds the monotonic base deque under a flood
 
 
@@ -232,6 +233,16 @@ class _Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class _Numbering:
+    """How the stream before the last resync mapped onto the ring."""
+
+    ssrc: int
+    seq_ref: tuple[int, int]
+    ts_ref: tuple[int, int]
+    epoch: int  # where the new stream starts; the old one's packets belong before it
+
+
+@dataclass(frozen=True, slots=True)
 class _Candidate:
     packet: RtpPacket
     now: float
@@ -249,8 +260,7 @@ class JitterBuffer:
         self._ring: list[_Entry | None] = [None] * size
         self._played: list[int | None] = [None] * size
         self._ssrc: int | None = None
-        self._retired: deque[int] = deque(maxlen=4)
-        self._retired_seq: tuple[int, int] | None = None  # (SSRC, highest seq) before a jump
+        self._previous: _Numbering | None = None
         self._last_arrival = 0.0
         self._seq_ref = (0, 0)  # (raw 16-bit, extended) of the highest packet
         self._ts_ref = (0, 0)  # (raw 32-bit, extended) of the same packet
@@ -288,11 +298,8 @@ class JitterBuffer:
             self._store(packet, seq, ts, now, boundary=False)
             return
         if packet.ssrc != self._ssrc:
-            if packet.ssrc in self._retired and now - self._last_arrival < _STALE_SSRC_S:
-                self._n.late += 1
-                return
-            self._retired.append(self._ssrc)
-            self._new_epoch(packet, now, remap_seq=True)
+            if not self._from_previous(packet, now):
+                self._new_epoch(packet, now, remap_seq=True)
             return
         ext = self._seq_ref[1] + seq_diff(packet.sequence_number, self._seq_ref[0])
         if abs(ext - self._highest) > self._jump:
@@ -309,20 +316,32 @@ class JitterBuffer:
                 return
         self._store(packet, ext, ts, now, boundary=False)
 
+    def _from_previous(self, packet: RtpPacket, now: float) -> bool:
+        """Slot in a straggler of the stream replaced by the last resync; False if not one.
+
+        Without this, two late packets of the old stream in a row would resync back to it.
+        """
+        old = self._previous
+        if old is None or packet.ssrc != old.ssrc or now - self._last_arrival >= _STALE_S:
+            return False
+        ext = old.seq_ref[1] + seq_diff(packet.sequence_number, old.seq_ref[0])
+        if abs(ext - old.seq_ref[1]) > self._jump:
+            return False
+        if ext < old.epoch:
+            ts = old.ts_ref[1] + ts_diff(packet.timestamp, old.ts_ref[0])
+            self._store(packet, ext, ts, now, boundary=False)
+        else:  # the old stream runs on past the switch: ignore it rather than flap
+            self._n.late += 1
+        return True
+
     def _on_jump(self, packet: RtpPacket, now: float) -> None:
-        old = self._retired_seq
-        if (
-            old is not None
-            and old[0] == packet.ssrc
-            and abs(seq_diff(packet.sequence_number, old[1])) <= self._jump
-            and now - self._last_arrival < _STALE_SSRC_S
-        ):
-            self._n.late += 1  # a straggler numbered before the jump: must not jump back
+        if self._from_previous(packet, now):
             return
         pending, self._pending = self._pending, None
         if packet.marker:
-            self._n.strays += pending is not None
             self._new_epoch(packet, now, remap_seq=True)
+            if pending is not None:  # likely a reordered packet of the new talkspurt
+                self._accept(pending.packet, pending.now)
             return
         if (
             pending is not None
@@ -340,14 +359,14 @@ class JitterBuffer:
     def _new_epoch(self, packet: RtpPacket, now: float, *, remap_seq: bool) -> None:
         """Map ``packet`` right after everything buffered and restart the timing."""
         self._n.resyncs += 1
-        if packet.ssrc == self._ssrc and remap_seq:
-            self._retired_seq = (packet.ssrc, self._seq_ref[0])
-        self._ssrc = packet.ssrc
         if remap_seq:
             ext = max(self._highest, self._next - 1) + 1
+            if self._ssrc is not None:
+                self._previous = _Numbering(self._ssrc, self._seq_ref, self._ts_ref, ext)
         else:
             ext = self._seq_ref[1] + seq_diff(packet.sequence_number, self._seq_ref[0])
         ts = self._ts_ref[1] + self._spf * max(1, ext - self._highest)
+        self._ssrc = packet.ssrc
         self._seq_ref = (packet.sequence_number, ext)
         self._ts_ref = (packet.timestamp, ts)
         self._epoch = ext

@@ -32,8 +32,8 @@ from rtp.dtmf import Digit, DtmfDetector
 from rtp.errors import RtpError, RtpParseError
 from rtp.jitter import Frame, Gap, JitterBuffer, JitterConfig
 from rtp.latching import Address, Latch, LatchConfig
-from rtp.packet import RtpPacket
 from rtp.pacer import RtpStreamWriter
+from rtp.packet import RtpPacket
 from rtp.rtcp import (
     Bye,
     ReceiverReport,
@@ -241,8 +241,10 @@ class MediaSession:
             first = self._sender.sender_report(now, ntp, blocks)
         else:
             first = ReceiverReport(ssrc=self.config.ssrc, reports=blocks)
-        packets: list[bytes] = [bytes(first), bytes(Sdes.with_cname(self.config.ssrc,
-                                                                     self.config.cname))]
+        packets: list[bytes] = [
+            bytes(first),
+            bytes(Sdes.with_cname(self.config.ssrc, self.config.cname)),
+        ]
         if bye:
             packets.append(bytes(Bye(sources=(self.config.ssrc,))))
         return b"".join(packets)

@@ -50,7 +50,10 @@ class _Library:
             lib = ctypes.CDLL(espeakng_loader.get_library_path())
             lib.espeak_Initialize.restype = ctypes.c_int
             lib.espeak_Initialize.argtypes = [
-                ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_char_p,
+                ctypes.c_int,
             ]
             data = espeakng_loader.get_data_path().encode()
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
@@ -60,20 +63,27 @@ class _Library:
             lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
             lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
             lib.espeak_Synth.argtypes = [
-                ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+                ctypes.c_void_p,
+                ctypes.c_size_t,
+                ctypes.c_uint,
+                ctypes.c_int,
+                ctypes.c_uint,
+                ctypes.c_uint,
+                ctypes.c_void_p,
+                ctypes.c_void_p,
             ]
             lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
             cls._lib = lib
         return cls._lib
 
 
-def synthesize(text: str, voice: Voice = Voice()) -> NDArray[np.int16]:
+def synthesize(text: str, voice: Voice | None = None) -> NDArray[np.int16]:
     """Speak ``text`` with ``voice``; int16 PCM at `sample_rate_hz()`.
 
     Raises:
         EspeakError: the library refused the voice or the text.
     """
+    voice = voice or Voice()
     chunks: list[NDArray[np.int16]] = []
 
     def on_audio(wav: ctypes._Pointer[ctypes.c_short], count: int, events: int | None) -> int:
@@ -106,8 +116,8 @@ def sample_rate_hz() -> int:
 class EspeakTts:
     """Async face of `synthesize` for the agent runtime."""
 
-    def __init__(self, voice: Voice = Voice()) -> None:
-        self.voice = voice
+    def __init__(self, voice: Voice | None = None) -> None:
+        self.voice = voice or Voice()
 
     async def speak(self, text: str) -> NDArray[np.int16]:
         """Synthesize off the event loop."""

@@ -318,14 +318,25 @@ def test_ssrc_change_resyncs_within_one_frame_time(config: JitterConfig) -> None
     assert jb.stats().resyncs == 1 and jb.stats().lost == 0
 
 
-def test_stragglers_from_the_replaced_ssrc_are_dropped_as_late() -> None:
+@pytest.mark.parametrize("kind", ["ssrc", "sequence-jump"])
+def test_stragglers_of_the_replaced_stream_play_before_it_or_count_late(kind: str) -> None:
+    new_ssrc = 0xBEEF if kind == "ssrc" else 0x1234
     old = steady(50)
-    new = [Arrival(1.0 + i * PTIME + 0.01, pkt(i, seq0=7, ssrc=0xBEEF)) for i in range(50)]
-    straggler = Arrival(1.05, pkt(49))  # old SSRC, arriving after the switch
-    jb = JitterBuffer()
-    trace = run(jb, old + new + [straggler])
-    assert sum(1 for f in trace.frames if f.seq == 1049) == 1
-    assert jb.stats().late == 1 and jb.stats().resyncs == 1
+    held = [old.pop(48), old.pop(47)]  # 47 and 48 come after the new stream's first packet
+    held[0].at, held[1].at = 1.012, 1.013  # still in time for their slots
+    very_late = Arrival(1.3, pkt(50))  # never sent before, and far too late
+    new = [
+        Arrival(1.0 + i * PTIME + 0.01, pkt(i, seq0=30_000, ssrc=new_ssrc, marker=i == 0))
+        for i in range(50)
+    ]
+    jb = JitterBuffer(FIXED)
+    trace = run(jb, old + held + new + [very_late, Arrival(1.31, held[0].packet)])
+    assert [f.seq for f in trace.frames] == [1000 + i for i in range(50)] + [
+        30_000 + i for i in range(50)
+    ]
+    stats = jb.stats()
+    # Neither the two stragglers in a row nor the late one flipped playout back.
+    assert (stats.resyncs, stats.late, stats.duplicates, stats.lost) == (1, 1, 1, 0)
 
 
 def test_sequence_jump_with_marker_resyncs_at_once() -> None:
@@ -547,7 +558,9 @@ def switches(draw: st.DrawFn) -> tuple[str, float, list[Arrival]]:
                     payload=bytes([seg, i]),
                     marker=i == 0 and (seg == 1 or kind != "jump"),
                 )
-                arrivals.append(Arrival(t0 + i * PTIME + draw(st.floats(0.0, 0.06)), packet))
+                first_ever = seg == 1 and i == 0  # the call's first packet is the old stream's
+                delay = 0.0 if first_ever else draw(st.floats(0.0, 0.06))
+                arrivals.append(Arrival(t0 + i * PTIME + delay, packet))
     return kind, pause, arrivals
 
 

@@ -1,0 +1,407 @@
+"""The media path of every call, one 20 ms tick at a time, batched across calls (sans-I/O).
+
+Theory of operation
+-------------------
+`MediaEngine.tick(now)` runs once per ptime for all calls (the shell's `PacedSender` keeps
+the absolute schedule). Per tick:
+
+1. *Playout*: each call's `MediaSession.playout(now)` gives a `Frame`, a `Gap` or nothing yet.
+2. *Decode*: all frames' G.711 codes are gathered into one ``(calls, 160)`` array and decoded
+   with one table lookup (μ-law and A-law rows share a 512-entry table). A gap is concealed
+   (`dsp.plc.Concealer`), and the first real frame after it is cross-faded in.
+3. *Analyse*: frame levels are computed for the whole batch; webrtcvad is consulted only for
+   frames above the energy gate. Per call, the `Vad` hysteresis, the `Endpointer` (turn
+   start/end), the `BargeInDetector` (with the `EchoGuard` while we play) and, for calls
+   that did not negotiate RFC 4733, in-band DTMF (`DtmfToneDetector`) run on that frame.
+   A quiet call with no turn in progress skips all of that (the common case).
+4. *Send*: each call's next outgoing frame (a prompt queued with `play`, else silence) is
+   encoded in one batch and stamped by its session (continuous timestamps and sequence
+   numbers; marker at each talkspurt start). A barge-in empties the call's queue in the same
+   tick, so the next packet after detection already carries silence.
+
+Output: datagrams with their destination, events (`MediaEvent`), and the decoded caller
+audio per call for speech recognition. Frame indexes count ticks since the call was added,
+so ``frame_index * ptime`` is the call's media time.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsp.bargein import BargeIn, BargeInConfig, BargeInDetector
+from dsp.dtmf import DtmfToneDetector
+from dsp.echo import EchoGuard
+from dsp.endpoint import EndpointConfig, Endpointer, SpeechEnded, SpeechStarted
+from dsp.g711 import ALAW_TO_PCM, PCM_TO_ALAW, PCM_TO_ULAW, ULAW_TO_PCM, G711Law
+from dsp.plc import Concealer
+from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
+from rtp.jitter import Frame, Gap
+from rtp.latching import Address
+from rtp.session import MediaSession
+
+FRAME_SAMPLES = 160
+_DECODE = np.concatenate([ULAW_TO_PCM, ALAW_TO_PCM]).astype(np.int16)
+_ECHO_TAIL_FRAMES = 10  # keep feeding the echo guard 200 ms past a prompt (its max delay)
+_FULL_SCALE_SQ = 32768.0**2
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Settings of the media path."""
+
+    vad: VadConfig = field(default_factory=VadConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    bargein: BargeInConfig = field(default_factory=BargeInConfig)
+    echo_guard: bool = True
+    bargein_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfDigit:
+    """A keypad digit from the caller, by RFC 4733 event or in-band tone."""
+
+    digit: str
+    source: str  # "rfc4733" or "inband"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutDone:
+    """Everything queued with `MediaEngine.play` has been sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutStopped:
+    """Playout was cut short (barge-in or `MediaEngine.stop`); ``frames_left`` were dropped."""
+
+    frames_left: int
+    reason: str
+
+
+Payload = SpeechStarted | SpeechEnded | BargeIn | DtmfDigit | PlayoutDone | PlayoutStopped
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEvent:
+    """Something the conversation layer must hear about, at ``frame_index`` of the call."""
+
+    call_id: str
+    frame_index: int
+    event: Payload
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """One packet to send for ``call_id``: RTP (``rtcp=False``) or RTCP."""
+
+    call_id: str
+    data: bytes
+    destination: Address
+    rtcp: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallerFrame:
+    """One frame of the caller's decoded (and, where lost, concealed) audio."""
+
+    frame_index: int
+    pcm: NDArray[np.int16]
+    concealed: bool = False
+
+
+@dataclass(slots=True)
+class TickResult:
+    """What one tick produced."""
+
+    datagrams: list[Datagram] = field(default_factory=list)
+    events: list[MediaEvent] = field(default_factory=list)
+    audio: dict[str, CallerFrame] = field(default_factory=dict)
+
+
+class _Channel:
+    """One call's state inside the engine."""
+
+    __slots__ = (
+        "bargein",
+        "call_id",
+        "concealer",
+        "echo",
+        "echo_tail",
+        "endpointer",
+        "frame_index",
+        "history",
+        "inband",
+        "law",
+        "law_offset",
+        "outgoing",
+        "scorer",
+        "session",
+        "speaking",
+        "stopped",
+        "talkspurt",
+        "turn_open",
+        "vad",
+    )
+
+    def __init__(
+        self, call_id: str, session: MediaSession, law: G711Law, config: EngineConfig
+    ) -> None:
+        self.call_id = call_id
+        self.session = session
+        self.law = law
+        self.law_offset = 0 if law is G711Law.PCMU else 256
+        self.vad = Vad(config.vad, scorer=_NoScorer())
+        self.scorer = WebRtcScorer(config.vad.scorer)
+        self.endpointer = Endpointer(config.endpoint)
+        self.bargein = BargeInDetector(config.bargein)
+        self.echo = EchoGuard() if config.echo_guard else None
+        self.inband = DtmfToneDetector() if session.config.telephone_event_pt is None else None
+        self.concealer = Concealer()
+        self.history: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=3)
+        self.outgoing: collections.deque[NDArray[np.int16]] = collections.deque()
+        self.frame_index = 0
+        self.speaking = False
+        self.talkspurt = True
+        self.turn_open = False
+        self.stopped = False
+        self.echo_tail = 0
+
+
+class _NoScorer:
+    """The engine scores frames in batch and calls `Vad.advance`; `update` is never used."""
+
+    def is_speech(self, frame: NDArray[np.int16]) -> bool:
+        raise AssertionError("MediaEngine advances the VAD with batch decisions")
+
+
+class MediaEngine:
+    """All calls' media, advanced together by `tick`."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self._channels: dict[str, _Channel] = {}
+        self._gate_ms = _FULL_SCALE_SQ * 10 ** (self.config.vad.scorer.gate_dbfs / 10)
+        self.on_audio: Callable[[str, NDArray[np.int16]], None] | None = None
+
+    def add(self, call_id: str, session: MediaSession, law: G711Law) -> None:
+        """Start processing a call."""
+        self._channels[call_id] = _Channel(call_id, session, law, self.config)
+
+    def remove(self, call_id: str, now: float) -> Datagram | None:
+        """Stop processing a call; returns its final RTCP BYE compound, if it can be sent."""
+        channel = self._channels.pop(call_id, None)
+        if channel is None:
+            return None
+        destination = channel.session.rtcp_destination
+        if destination is None:
+            return None
+        return Datagram(call_id, channel.session.close(now), destination, rtcp=True)
+
+    def session(self, call_id: str) -> MediaSession | None:
+        """The RTP session of a call."""
+        channel = self._channels.get(call_id)
+        return channel.session if channel else None
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._channels
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def play(self, call_id: str, pcm: NDArray[np.int16]) -> None:
+        """Queue 8 kHz PCM for the caller (padded with silence to whole frames)."""
+        channel = self._channels[call_id]
+        if pcm.dtype != np.int16 or pcm.ndim != 1:
+            raise ValueError("play() takes 1-D int16 PCM at 8 kHz")
+        pad = (-len(pcm)) % FRAME_SAMPLES
+        if pad:
+            pcm = np.concatenate([pcm, np.zeros(pad, dtype=np.int16)])
+        channel.outgoing.extend(pcm.reshape(-1, FRAME_SAMPLES))
+
+    def stop(self, call_id: str) -> int:
+        """Drop whatever is queued for a call; returns the frames dropped."""
+        channel = self._channels.get(call_id)
+        if channel is None:
+            return 0
+        dropped = len(channel.outgoing)
+        channel.outgoing.clear()
+        channel.stopped = channel.stopped or dropped > 0
+        return dropped
+
+    def is_playing(self, call_id: str) -> bool:
+        """Whether a prompt is queued or playing."""
+        channel = self._channels.get(call_id)
+        return bool(channel and (channel.outgoing or channel.speaking))
+
+    # ----------------------------------------------------------------- the tick
+    def tick(self, now: float) -> TickResult:
+        """Advance every call by one frame period."""
+        result = TickResult()
+        channels = list(self._channels.values())
+        if not channels:
+            return result
+        received = self._receive(channels, now, result)
+        self._analyse(received, result)
+        self._send(channels, now, result)
+        for channel in channels:
+            channel.frame_index += 1
+            session = channel.session
+            if now >= session.next_rtcp_deadline():
+                report = session.rtcp_due(now)
+                destination = session.rtcp_destination
+                if report is not None and destination is not None:
+                    result.datagrams.append(
+                        Datagram(channel.call_id, report, destination, rtcp=True)
+                    )
+        return result
+
+    def _receive(
+        self, channels: list[_Channel], now: float, result: TickResult
+    ) -> list[tuple[_Channel, NDArray[np.int16]]]:
+        rows: list[_Channel] = []
+        payloads: list[bytes] = []
+        offsets: list[int] = []
+        gaps: list[_Channel] = []
+        for channel in channels:
+            for digit in channel.session.digits():
+                result.events.append(
+                    MediaEvent(
+                        channel.call_id, channel.frame_index, DtmfDigit(digit.digit, "rfc4733")
+                    )
+                )
+            item = channel.session.playout(now)
+            if isinstance(item, Frame) and len(item.payload) == FRAME_SAMPLES:
+                rows.append(channel)
+                payloads.append(item.payload)
+                offsets.append(channel.law_offset)
+            elif isinstance(item, Gap | Frame):
+                gaps.append(channel)  # lost, late, or an odd-sized frame: conceal
+        out: list[tuple[_Channel, NDArray[np.int16]]] = []
+        concealed: set[str] = set()
+        if rows:
+            codes = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(len(rows), -1)
+            pcm = _DECODE[codes.astype(np.int32) + np.asarray(offsets, dtype=np.int32)[:, None]]
+            for i, channel in enumerate(rows):
+                frame = pcm[i]
+                if channel.concealer.concealing:
+                    frame = channel.concealer.receive(frame)
+                out.append((channel, frame))
+        for channel in gaps:
+            history = (
+                np.concatenate(list(channel.history))
+                if channel.history
+                else np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            )
+            out.append((channel, channel.concealer.conceal(history)))
+            concealed.add(channel.call_id)
+        for channel, frame in out:
+            channel.history.append(frame)
+            result.audio[channel.call_id] = CallerFrame(
+                channel.frame_index, frame, channel.call_id in concealed
+            )
+        return out
+
+    def _analyse(
+        self, received: list[tuple[_Channel, NDArray[np.int16]]], result: TickResult
+    ) -> None:
+        if not received:
+            return
+        frames = np.stack([frame for _, frame in received]).astype(np.float32)
+        mean_square = np.einsum("ij,ij->i", frames, frames) / FRAME_SAMPLES
+        loud = mean_square >= self._gate_ms
+        levels = 10.0 * np.log10(mean_square / _FULL_SCALE_SQ + 1e-30)
+        for i, (channel, frame) in enumerate(received):
+            if channel.inband is not None:
+                digit = channel.inband.push(frame)
+                if digit is not None:
+                    result.events.append(
+                        MediaEvent(channel.call_id, channel.frame_index, DtmfDigit(digit, "inband"))
+                    )
+            if (
+                not loud[i]
+                and not channel.turn_open
+                and channel.vad.state is VadState.QUIET
+                and not channel.speaking
+            ):
+                continue  # nothing can change: keep the hot path cheap
+            is_speech = bool(loud[i]) and channel.scorer.is_speech(frame)
+            state = channel.vad.advance(is_speech, float(levels[i]))
+            event = channel.endpointer.update(state, channel.frame_index, channel.vad.active)
+            if isinstance(event, SpeechStarted):
+                channel.turn_open = True
+                result.events.append(MediaEvent(channel.call_id, channel.frame_index, event))
+            elif isinstance(event, SpeechEnded):
+                channel.turn_open = False
+                result.events.append(MediaEvent(channel.call_id, channel.frame_index, event))
+            if self.config.bargein_enabled:
+                self._check_bargein(channel, state, frame, result)
+
+    def _check_bargein(
+        self, channel: _Channel, state: VadState, frame: NDArray[np.int16], result: TickResult
+    ) -> None:
+        near_end = True
+        if channel.speaking and channel.echo is not None and state.is_speech_frame:
+            near_end = channel.echo.measure(frame).near_end
+        barge = channel.bargein.update(state, channel.speaking, channel.frame_index, near_end)
+        if barge is not None:
+            dropped = len(channel.outgoing)
+            channel.outgoing.clear()
+            channel.stopped = True
+            result.events.append(MediaEvent(channel.call_id, channel.frame_index, barge))
+            result.events.append(
+                MediaEvent(
+                    channel.call_id, channel.frame_index, PlayoutStopped(dropped, "barge_in")
+                )
+            )
+
+    def _send(self, channels: list[_Channel], now: float, result: TickResult) -> None:
+        sending = [c for c in channels if c.session.destination is not None]
+        if not sending:
+            return
+        pcm = np.zeros((len(sending), FRAME_SAMPLES), dtype=np.int16)
+        playing = np.zeros(len(sending), dtype=bool)
+        for i, channel in enumerate(sending):
+            if channel.outgoing:
+                pcm[i] = channel.outgoing.popleft()
+                playing[i] = True
+        bits = pcm.view(np.uint16)
+        ulaw = PCM_TO_ULAW[bits]
+        alaw = PCM_TO_ALAW[bits] if any(c.law is G711Law.PCMA for c in sending) else ulaw
+        for i, channel in enumerate(sending):
+            codes = alaw[i] if channel.law is G711Law.PCMA else ulaw[i]
+            was_speaking = channel.speaking
+            channel.speaking = bool(playing[i])
+            self._feed_echo_guard(channel, pcm[i], was_speaking)
+            start = channel.speaking and (channel.talkspurt or not was_speaking)
+            channel.talkspurt = False
+            data = channel.session.send_audio(codes.tobytes(), start, now)
+            destination = channel.session.destination
+            assert destination is not None
+            result.datagrams.append(Datagram(channel.call_id, data, destination))
+            if was_speaking and not channel.speaking:
+                if not channel.stopped:
+                    result.events.append(
+                        MediaEvent(channel.call_id, channel.frame_index, PlayoutDone())
+                    )
+                channel.stopped = False
+
+    @staticmethod
+    def _feed_echo_guard(channel: _Channel, frame: NDArray[np.int16], was_speaking: bool) -> None:
+        """Give the echo guard a continuous reference while our audio can still echo back."""
+        echo = channel.echo
+        if echo is None:
+            return
+        if channel.speaking:
+            if not was_speaking and channel.echo_tail == 0:
+                silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+                for _ in range(_ECHO_TAIL_FRAMES):  # the line was quiet before this prompt
+                    echo.observe_sent(silence)
+            echo.observe_sent(frame)
+            channel.echo_tail = _ECHO_TAIL_FRAMES
+        elif channel.echo_tail > 0:
+            echo.observe_sent(frame)
+            channel.echo_tail -= 1

@@ -1,0 +1,249 @@
+"""The asyncio shell of the media path: RTP/RTCP sockets, the 20 ms clock, per-call handles.
+
+`MediaRuntime` owns one `MediaEngine` and one timer. Each call gets a non-blocking UDP
+socket pair (RTP on an even port, RTCP on the next) read with ``loop.add_reader``, which
+drains every queued datagram per wake-up. The timer runs on absolute deadlines from a
+`PacedSender` (frame n is due at start + n*ptime, so lateness never accumulates); a stalled
+loop gets a bounded burst of catch-up ticks. Lateness of every tick is counted, and sends that
+the kernel refuses (EAGAIN) are dropped and counted, never retried.
+
+`CallMedia` is the conversation layer's handle: control events (turn start/end, barge-in,
+DTMF, playout done) on one queue, caller audio frames on another (control skips the data
+queue), and ``play(pcm)`` / ``stop()`` for our speech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsp.g711 import G711Law
+from rtp.engine import CallerFrame, Datagram, EngineConfig, MediaEngine, MediaEvent, Payload
+from rtp.latching import Address
+from rtp.pacer import PacedSender
+from rtp.session import MediaSession
+
+LATE_THRESHOLD_S = 0.005
+_MAX_AUDIO_QUEUE = 500  # 10 s of caller frames nobody reads: drop the oldest
+
+
+@dataclass(slots=True)
+class ClockStats:
+    """How punctual the media clock is."""
+
+    ticks: int = 0
+    late_ticks: int = 0  # ticks that ran more than LATE_THRESHOLD_S after their deadline
+    max_lateness_s: float = 0.0
+    skipped_frames: int = 0
+    packets_sent: int = 0
+    send_errors: int = 0
+    packets_received: int = 0
+
+
+class CallMedia:
+    """The conversation layer's view of one call's media."""
+
+    def __init__(self, runtime: MediaRuntime, call_id: str) -> None:
+        self.call_id = call_id
+        self._runtime = runtime
+        self.events: asyncio.Queue[Payload | None] = asyncio.Queue()
+        self.audio: asyncio.Queue[CallerFrame | None] = asyncio.Queue(_MAX_AUDIO_QUEUE)
+        self.frame_index = 0
+        self.closed = False
+
+    def play(self, pcm: NDArray[np.int16]) -> None:
+        """Queue 8 kHz int16 PCM to be spoken to the caller."""
+        if not self.closed:
+            self._runtime.engine.play(self.call_id, pcm)
+
+    def stop(self) -> int:
+        """Stop speaking now; returns the frames dropped."""
+        return 0 if self.closed else self._runtime.engine.stop(self.call_id)
+
+    @property
+    def playing(self) -> bool:
+        """Whether our speech is queued or playing."""
+        return not self.closed and self._runtime.engine.is_playing(self.call_id)
+
+    async def iter_events(self) -> AsyncIterator[Payload]:
+        """Control events until the call's media closes."""
+        while (event := await self.events.get()) is not None:
+            yield event
+
+    def _deliver_audio(self, frame: CallerFrame) -> None:
+        if self.audio.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.audio.get_nowait()
+        self.audio.put_nowait(frame)
+
+    def _close(self) -> None:
+        self.closed = True
+        self.events.put_nowait(None)
+        if self.audio.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.audio.get_nowait()
+        self.audio.put_nowait(None)
+
+
+class _Sockets:
+    __slots__ = ("rtcp", "rtp")
+
+    def __init__(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.rtp = socket.socket(family, socket.SOCK_DGRAM)
+        self.rtcp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for sock, p in ((self.rtp, port), (self.rtcp, port + 1)):
+                sock.setblocking(False)
+                sock.bind((host, p))
+        except OSError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
+
+
+class MediaRuntime:
+    """Every call's RTP, on one event loop and one clock."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        config: EngineConfig | None = None,
+        ptime_s: float = 0.020,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.host = host
+        self.loop = loop or asyncio.get_running_loop()
+        self.engine = MediaEngine(config)
+        self.ptime_s = ptime_s
+        self.stats = ClockStats()
+        self._sockets: dict[str, _Sockets] = {}
+        self._handles: dict[str, CallMedia] = {}
+        self._pacer: PacedSender | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # ----------------------------------------------------------------- calls
+    def bind(self, call_id: str, rtp_port: int) -> None:
+        """Open the RTP/RTCP sockets for a call before its SDP answer names them.
+
+        Raises:
+            OSError: the port pair cannot be bound.
+        """
+        self._sockets[call_id] = _Sockets(self.host, rtp_port)
+
+    def attach(self, call_id: str, session: MediaSession, law: G711Law) -> CallMedia:
+        """Start the media of a call whose sockets are bound."""
+        sockets = self._sockets[call_id]
+        self.engine.add(call_id, session, law)
+        handle = CallMedia(self, call_id)
+        self._handles[call_id] = handle
+        self.loop.add_reader(sockets.rtp.fileno(), self._read, call_id, sockets.rtp, False)
+        self.loop.add_reader(sockets.rtcp.fileno(), self._read, call_id, sockets.rtcp, True)
+        if self._pacer is None:
+            self._pacer = PacedSender(self.ptime_s, start=self.loop.time() + self.ptime_s)
+            self._arm()
+        return handle
+
+    def detach(self, call_id: str) -> None:
+        """End a call's media: final RTCP BYE, sockets closed, handle closed."""
+        now = self.loop.time()
+        bye = self.engine.remove(call_id, now)
+        sockets = self._sockets.pop(call_id, None)
+        if sockets is not None:
+            if bye is not None:
+                self._sendto(sockets.rtcp, bye)
+            with contextlib.suppress(ValueError, OSError):
+                self.loop.remove_reader(sockets.rtp.fileno())
+                self.loop.remove_reader(sockets.rtcp.fileno())
+            sockets.close()
+        handle = self._handles.pop(call_id, None)
+        if handle is not None:
+            handle._close()
+        if not self._sockets and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._pacer = None
+
+    def close(self) -> None:
+        """Detach every call."""
+        for call_id in list(self._sockets):
+            self.detach(call_id)
+
+    # ----------------------------------------------------------------- I/O
+    def _read(self, call_id: str, sock: socket.socket, rtcp: bool) -> None:
+        session = self.engine.session(call_id)
+        for _ in range(64):  # bounded: other calls get their turn
+            try:
+                data, addr = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # ICMP error from a peer that went away
+            if session is None:
+                continue
+            self.stats.packets_received += 1
+            source = Address(addr[0], addr[1])
+            now = self.loop.time()
+            if rtcp:
+                session.receive_rtcp(data, source, now)
+            else:
+                session.receive_rtp(data, source, now)
+
+    def _arm(self) -> None:
+        assert self._pacer is not None
+        self._timer = self.loop.call_at(self._pacer.next_deadline(), self._on_tick)
+
+    def _on_tick(self) -> None:
+        pacer = self._pacer
+        if pacer is None:
+            return
+        now = self.loop.time()
+        lateness = now - pacer.next_deadline()
+        skipped_before = pacer.skipped
+        due = pacer.due(now)
+        self.stats.skipped_frames += pacer.skipped - skipped_before
+        self.stats.ticks += due
+        if lateness > LATE_THRESHOLD_S:
+            self.stats.late_ticks += 1
+        self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
+        for _ in range(due):
+            result = self.engine.tick(now)
+            self._dispatch(result.datagrams, result.events, result.audio)
+        self._arm()
+
+    def _dispatch(
+        self,
+        datagrams: list[Datagram],
+        events: list[MediaEvent],
+        audio: dict[str, CallerFrame],
+    ) -> None:
+        for datagram in datagrams:
+            sockets = self._sockets.get(datagram.call_id)
+            if sockets is not None:
+                self._sendto(sockets.rtcp if datagram.rtcp else sockets.rtp, datagram)
+        for event in events:
+            handle = self._handles.get(event.call_id)
+            if handle is not None:
+                handle.frame_index = event.frame_index
+                handle.events.put_nowait(event.event)
+        for call_id, frame in audio.items():
+            handle = self._handles.get(call_id)
+            if handle is not None:
+                handle._deliver_audio(frame)
+
+    def _sendto(self, sock: socket.socket, datagram: Datagram) -> None:
+        try:
+            sock.sendto(datagram.data, (datagram.destination.host, datagram.destination.port))
+            self.stats.packets_sent += 1
+        except (BlockingIOError, InterruptedError, OSError):
+            self.stats.send_errors += 1
