@@ -160,6 +160,12 @@ class Server:
                 self._on_ended(event)
             elif isinstance(event, InfoReceived):
                 log.info("info_received", call_id=event.call_id, content_type=event.content_type)
+        finished = self.ua.layer.finished
+        while finished:
+            tx = finished.popleft()
+            log.info("transaction", call_id=tx.call_id, branch=tx.branch, method=tx.method,
+                     role=tx.role, status=tx.status, timed_out=tx.timed_out,
+                     duration_s=tx.duration_s)
         for rejected in list(self.ua.rejected):
             log.info("message_rejected", reason=rejected.reason, status=rejected.status,
                      source=str(rejected.source.transport))

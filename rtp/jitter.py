@@ -59,7 +59,7 @@ from typing import Final
 
 from rtp.errors import RtpError
 from rtp.packet import RtpPacket
-from rtp.seq import seq_add, seq_diff, ts_diff
+from rtp.seq import seq_diff, ts_diff
 
 _JITTER_GAIN: Final = 1 / 16  # RFC 3550 A.8
 # J itself swings by +-50 % on uniform jitter (a 16-packet memory); the target follows a
@@ -74,6 +74,7 @@ _CONFIRM_WINDOW_S: Final = 1.0
 # heard within this time; after it, they are a new stream again.
 _STALE_S: Final = 1.0
 _BASE_SAMPLES_MAX: Final = 1024  # bounds the monotonic base deque under a flood
+_MAX_CANDIDATES: Final = 4  # jumped packets held while waiting for a confirmation
 
 
 class JitterConfigError(RtpError, ValueError):
@@ -269,7 +270,7 @@ class JitterBuffer:
         self._epoch = 0
         self._started = False
         self._last = (0, 0, 0)  # (extended seq, extended ts, raw ts) of the last frame used
-        self._pending: _Candidate | None = None
+        self._pending: list[_Candidate] = []  # jumped packets awaiting confirmation
         self._base: deque[tuple[float, float]] = deque()
         self._prev_transit: float | None = None
         spare = self.config.initial_delay_s - self.config.ptime_s
@@ -337,24 +338,30 @@ class JitterBuffer:
     def _on_jump(self, packet: RtpPacket, now: float) -> None:
         if self._from_previous(packet, now):
             return
-        pending, self._pending = self._pending, None
-        if packet.marker:
-            self._new_epoch(packet, now, remap_seq=True)
-            if pending is not None:  # likely a reordered packet of the new talkspurt
-                self._accept(pending.packet, pending.now)
+        pending = [c for c in self._pending if now - c.now <= _CONFIRM_WINDOW_S]
+        self._n.strays += len(self._pending) - len(pending)
+        first: _Candidate | None = _Candidate(packet, now) if packet.marker else None
+        for c in pending:  # RFC 3550 A.1: two packets in sequence mean a restart
+            if (
+                c.packet.ssrc == packet.ssrc
+                and abs(seq_diff(packet.sequence_number, c.packet.sequence_number)) == 1
+                and abs(ts_diff(packet.timestamp, c.packet.timestamp)) <= 8 * self._spf
+            ):
+                earlier = seq_diff(packet.sequence_number, c.packet.sequence_number) < 0
+                first = _Candidate(packet, now) if earlier else c
+                break
+        if first is None:
+            if len(pending) == _MAX_CANDIDATES:
+                self._n.strays += 1
+                pending.pop(0)
+            self._pending = [*pending, _Candidate(packet, now)]
             return
-        if (
-            pending is not None
-            and now - pending.now <= _CONFIRM_WINDOW_S
-            and packet.sequence_number == seq_add(pending.packet.sequence_number, 1)
-            and 0 <= ts_diff(packet.timestamp, pending.packet.timestamp) <= 8 * self._spf
-        ):
-            # RFC 3550 A.1: two packets in sequence after a jump mean the sender restarted.
-            self._new_epoch(pending.packet, pending.now, remap_seq=True)
-            self._accept(packet, now)
-            return
-        self._n.strays += pending is not None
-        self._pending = _Candidate(packet, now)
+        self._pending = []
+        self._new_epoch(first.packet, first.now, remap_seq=True)
+        # The others were probably this stream's packets, reordered; re-map them.
+        for c in [*pending, _Candidate(packet, now)]:
+            if c is not first and c.packet is not first.packet:
+                self._accept(c.packet, c.now)
 
     def _new_epoch(self, packet: RtpPacket, now: float, *, remap_seq: bool) -> None:
         """Map ``packet`` right after everything buffered and restart the timing."""

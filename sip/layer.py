@@ -106,6 +106,19 @@ class MessageRejected:
 Event = RequestReceived | StrayAck | LayerEvent | MessageRejected
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionSummary:
+    """One finished transaction, for the structured log (identifiers only, no PHI)."""
+
+    call_id: str
+    branch: str | None
+    method: str
+    role: str  # "server" or "client"
+    status: int | None  # the final response sent or received; None if there was none
+    timed_out: str | None  # the timer that expired ("B", "F", "H"), if any
+    duration_s: float
+
+
 @dataclass(slots=True)
 class LayerCounters:
     """Counts for metrics: what was dropped, rejected and retransmitted."""
@@ -143,11 +156,17 @@ class TransactionLayer:
         self._invites_by_dialog: dict[tuple[str, int], TransactionKey] = {}
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: collections.deque[Event] = collections.deque()
+        self._started: dict[TransactionKey, float] = {}
+        self._finals: dict[TransactionKey, int] = {}
+        self._timeouts: dict[TransactionKey, str] = {}
+        self.finished: collections.deque[TransactionSummary] = collections.deque(maxlen=10_000)
+        self._now = 0.0
 
     # ----------------------------------------------------------------- input
     def receive_datagram(self, data: bytes, source: Address, now: float) -> None:
         """Feed one datagram (or one framed stream message) received from ``source``."""
         self.counters.received += 1
+        self._now = now
         if not data.strip(b"\r\n"):
             return  # RFC 5626 §3.5.1 keepalive: nothing to do on UDP
         try:
@@ -169,6 +188,7 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> None:
         """Fire every transaction timer due at ``now``."""
+        self._now = now
         due: list[TransactionKey] = []
         for key, tx in self._transactions.items():
             deadline = tx.next_deadline()
@@ -187,6 +207,7 @@ class TransactionLayer:
         else:
             tx = ClientNonInvite(request, timers=self.config.timers, now=now, reliable=reliable)
         key = client_key(request)
+        self._now = now
         self._transactions[key] = tx
         self._peers[key] = destination
         self._collect([key])
@@ -197,6 +218,7 @@ class TransactionLayer:
         tx = self._transactions.get(key)
         if not isinstance(tx, ServerInvite | ServerNonInvite):
             raise SipError("no server transaction for this response")
+        self._now = now
         tx.respond(response, now)
         self._collect([key])
 
@@ -301,17 +323,45 @@ class TransactionLayer:
             tx = self._transactions.get(key)
             if tx is None:
                 continue
+            self._started.setdefault(key, self._now)
             peer = self._peers[key]
             for datagram in tx.datagrams_to_send():
                 self._outgoing.append((datagram, peer))
             while (event := tx.next_event()) is not None:
+                if isinstance(event, ResponseReceived) and event.response.status >= 200:
+                    self._finals.setdefault(key, event.response.status)
+                elif isinstance(event, TransactionTimedOut):
+                    self._timeouts[key] = event.timer
                 self._events.append(LayerEvent(key, event))
             if tx.state is TransactionState.TERMINATED:
+                self._summarise(key, tx)
                 del self._transactions[key]
                 del self._peers[key]
                 if isinstance(tx, ServerInvite):
                     req = tx.request
                     self._invites_by_dialog.pop((req.call_id(), req.cseq().seq), None)
+
+    def _summarise(self, key: TransactionKey, tx: Transaction) -> None:
+        server = isinstance(tx, ServerInvite | ServerNonInvite)
+        status = self._finals.pop(key, None)
+        if isinstance(tx, ServerInvite | ServerNonInvite):
+            last = tx.last_response
+            if last is not None and last.status >= 200:
+                status = last.status
+        started = self._started.pop(key, self._now)
+        try:
+            call_id = tx.request.call_id()
+        except SipParseError:
+            call_id = ""
+        self.finished.append(TransactionSummary(
+            call_id=call_id,
+            branch=key.branch,
+            method=tx.request.method,
+            role="server" if server else "client",
+            status=status,
+            timed_out=self._timeouts.pop(key, None),
+            duration_s=round(self._now - started, 3),
+        ))
 
     def _stamp_via(self, request: Request, source: Address) -> Request:
         """Add ``received``/``rport`` to the top Via (§18.2.1, RFC 3581 §4)."""
@@ -353,4 +403,5 @@ __all__ = [
     "RequestReceived",
     "StrayAck",
     "TransactionLayer",
+    "TransactionSummary",
 ]

@@ -13,6 +13,12 @@ request that matches a live transaction as a retransmission (RFC 3261 §17.2.3).
 therefore run in rounds, a fresh server per round, with no two messages of a round sharing a
 transaction key. Most runs set VOICEAGENT_FORCE_RPORT so that answers come back to the sending
 socket; `test_response_port_selection` checks the §18.2.2 rules without it.
+
+Calls the server accepts are not answered in these runs: an answered call starts media to the
+address in its SDP, and the corpus SDP names 192.0.2.x, example hosts and PROTOS garbage. So
+the servers run with an answer delay (`RING`): an accepted INVITE gets 180 Ringing and we CANCEL
+it (487, then ACK). `test_a_loopback_call_is_answered_and_torn_down` answers a call whose SDP
+is 127.0.0.1 and ends it with ACK and BYE.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from tests.loopback import LOOPBACK, ServerProcess, UdpPeer, voiceagent_serve
 
 BARRIER_TIMEOUT_S = 5.0
 FORCE_RPORT = {"VOICEAGENT_FORCE_RPORT": "true"}
+# Accepted calls ring and are cancelled, never answered: no media to the corpus' SDP addresses.
+RING = FORCE_RPORT | {"VOICEAGENT_ANSWER_DELAY_SECONDS": "60"}
+RINGING = 180  # the verdict for an INVITE the server accepts (it would answer after the delay)
 AUTH = {
     "VOICEAGENT_SIP_AUTH_REALM": "voiceagent.test",
     "VOICEAGENT_SIP_AUTH_USERS": json.dumps({"alice": "secret"}),
@@ -103,7 +112,15 @@ class Exchange:
     sent: bytes
     responses: list[Response]
     requests: list[Request] = field(default_factory=list)  # the server should send none
-    teardown: list[Response] = field(default_factory=list)  # answers to our ACK/BYE
+    teardown: list[Response] = field(default_factory=list)  # answers to our CANCEL/ACK/BYE
+    cancelled: bool = False  # it rang, and our CANCEL ended it with 487
+
+    @property
+    def outcome(self) -> int | None:
+        """The final status; RINGING for a call that rang until we cancelled it; None."""
+        if self.finals:
+            return self.finals[0]
+        return RINGING if self.cancelled else None
 
     @property
     def finals(self) -> list[int]:
@@ -149,24 +166,33 @@ class SipClient:
             f"{'running' if alive else 'exited'}): {self.server.log_lines[-5:]}"
         )
 
-    def exchange(self, data: bytes) -> Exchange:
+    def exchange(self, data: bytes, cancel: bytes | None = None) -> Exchange:
         self.send(data)
         responses, requests = self.barrier()
         exchange = Exchange(data, responses, requests)
-        self.tear_down(exchange)
+        self.tear_down(exchange, cancel)
         return exchange
 
-    def tear_down(self, exchange: Exchange) -> None:
-        """ACK an INVITE's final response; for a 2xx, also BYE the call (and expect 200)."""
-        final = next(
-            (r for r in exchange.responses if r.status >= 200 and _cseq_method(r) == "INVITE"), None
-        )
+    def tear_down(self, exchange: Exchange, cancel: bytes | None = None) -> None:
+        """End what an INVITE started: CANCEL a ringing call (487, then ACK), ACK a failure,
+        ACK and BYE a 2xx (expecting 200). ``cancel`` replaces the CANCEL we would build."""
+        invite = [r for r in exchange.responses if _cseq_method(r) == "INVITE"]
+        final = next((r for r in invite if r.status >= 200), None)
+        if final is None and any(r.status == RINGING for r in invite):
+            self.send(cancel or cancel_for(exchange.sent))
+            responses, requests = self.barrier()
+            exchange.teardown += responses
+            exchange.requests += requests
+            statuses = sorted((r.status, _cseq_method(r)) for r in responses)
+            assert statuses == [(200, "CANCEL"), (487, "INVITE")], statuses
+            final = next(r for r in responses if r.status == 487)
+            exchange.cancelled = True
         if final is None:
             return
         if final.status < 300:
             self.send(ack_for_2xx(final, self.peer.port))
             self.send(bye_for_2xx(final, self.peer.port))
-        elif 100 in exchange.provisionals:  # a stateful rejection: retransmitted until ACKed
+        elif 100 in exchange.provisionals:  # stateful: the final is retransmitted until ACKed
             partial = partial_request(exchange.sent)
             self.send(ack_for_failure(final, partial.uri if partial else "sip:invalid"))
         else:
@@ -228,6 +254,18 @@ def _dialog_request(method: str, response: Response, port: int, cseq: int) -> by
     ).encode("utf-8", "surrogateescape")
 
 
+def cancel_for(invite: bytes) -> bytes:
+    """§9.1: the INVITE's Request-URI, top Via, From, To, Call-ID and CSeq number."""
+    request = parse_message(invite)  # it opened a transaction, so it parses
+    assert isinstance(request, Request)
+    return (
+        f"CANCEL {request.uri} SIP/2.0\r\nVia: {request.headers.values('via')[0]}\r\n"
+        f"From: {request.headers.get('from')}\r\nTo: {request.headers.get('to')}\r\n"
+        f"Call-ID: {request.call_id()}\r\nCSeq: {request.cseq().seq} CANCEL\r\n"
+        f"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
 def ack_for_2xx(response: Response, port: int) -> bytes:
     """§13.2.2.4: an ACK of its own (new branch) in the dialog the 2xx created."""
     return _dialog_request("ACK", response, port, response.cseq().seq)
@@ -271,18 +309,19 @@ def assert_healthy(server: ServerProcess) -> None:
 def wait_for_call_log(
     server: ServerProcess, call_id: str, after: int
 ) -> tuple[int, dict[str, object]]:
-    """The call layer's verdict on an INVITE (call_answered or call_rejected) logged after
+    """The call layer's verdict on an INVITE (call_ringing, _answered or _rejected) logged after
     record ``after``, and its index; bounded. Several RFC 5118 INVITEs share one Call-ID."""
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         for index, record in enumerate(log_records(server)[after:], start=after):
             if record.get("call_id") == call_id and record.get("event") in (
+                "call_ringing",
                 "call_answered",
                 "call_rejected",
             ):
                 return index, record
         time.sleep(0.02)
-    raise AssertionError(f"no call_answered/call_rejected logged for {call_id}")
+    raise AssertionError(f"no call_ringing/answered/rejected logged for {call_id}")
 
 
 # --------------------------------------------------------------------- expected answers
@@ -377,21 +416,24 @@ def check_sdp_refusal(response: Response) -> None:
 
 
 R = Verdict
-CALL_VIA_SDP = "the SIP layer takes it; the SDP layer refuses its a=rtpmap:31 LPC (no clock rate)"
+CALL_VIA_SDP = (
+    "accepted (rings); or the SDP layer refuses its a=rtpmap:31 LPC (no clock rate): RFC 4475 "
+    "asks only the SIP layer to take it"
+)
 EXPECTED: dict[str, Verdict] = {
     # RFC 4475 §3.1.1: valid messages
     "wsinv": R(
         481, "valid, but its To-tag names no dialog of ours (RFC 3261 §12.2.2)", check=check_wsinv
     ),
     "intmeth": R(501, "legal but unknown method", check=allow_without("!interesting")),
-    "esc01": R(200, CALL_VIA_SDP, sdp_layer=(400,), call_layer=True, check=check_sdp_refusal),
+    "esc01": R(RINGING, CALL_VIA_SDP, sdp_layer=(400,), call_layer=True, check=check_sdp_refusal),
     "escnull": R(200, "REGISTER with two %00 bindings", check=check_escnull),
     "esc02": R(
         501, "RE%47IST%45R is an unknown method, not REGISTER", check=allow_without("RE%47IST%45R")
     ),
     "lwsdisp": R(200, "no LWS before '<' is a known grammar bug: accepted"),
     "longreq": R(
-        200,
+        RINGING,
         "long but legal (not 513); " + CALL_VIA_SDP,
         sdp_layer=(400,),
         call_layer=True,
@@ -422,7 +464,7 @@ EXPECTED: dict[str, Verdict] = {
         check=reason_is("Request-URI Carries Headers"),
     ),
     "baddate": R(
-        200,
+        RINGING,
         "a non-GMT Date is ignored; " + CALL_VIA_SDP,
         sdp_layer=(400,),
         call_layer=True,
@@ -464,7 +506,7 @@ EXPECTED: dict[str, Verdict] = {
         check=contact_binding("sip:user@example.com?Route=%3Csip:sip.example.com%3E", ()),
     ),
     "sdp01": R(406, "Accept excludes application/sdp", check=warning_399),
-    "inv2543": R(200, "RFC 2543: no branch, no tags, no Content-Length", call_layer=True),
+    "inv2543": R(RINGING, "RFC 2543: no branch, no tags, no Content-Length", call_layer=True),
     # RFC 5118
     "ipv6-good": R(200, "IPv6 references in R-URI, Via and Contact"),
     "ipv6-bad": R(400, "an IPv6 address without [ ]"),
@@ -477,7 +519,7 @@ EXPECTED: dict[str, Verdict] = {
     "ipv6-in-sdp": R(400, "printed Content-Length 268 > 251-byte body"),
     "mult-ip-in-header": R(481, "a BYE for no dialog", check=check_received_rewritten),
     "mult-ip-in-sdp": R(
-        200,
+        RINGING,
         "printed Content-Length truncates the last SDP line; the SDP layer refuses what is left",
         sdp_layer=(400, 488),
         call_layer=True,
@@ -494,7 +536,7 @@ EXPECTED: dict[str, Verdict] = {
     "ipv6-bug-abnf-3-colons": R(400, "three colons is not IPv6"),
     "ipv6-correct-abnf-2-colons": R(200, "IPv6 with an embedded IPv4"),
     "ipv6-in-sdp.cl-fixed": R(488, "G726-32 only: no common codec", call_layer=True),
-    "mult-ip-in-sdp.cl-fixed": R(200, "PCMU on the IPv4 stream", call_layer=True),
+    "mult-ip-in-sdp.cl-fixed": R(RINGING, "PCMU on the IPv4 stream", call_layer=True),
     "ipv4-mapped-ipv6.cl-fixed": R(488, "G726-32 only: no common codec", call_layer=True),
 }
 
@@ -524,7 +566,7 @@ def corpus_run() -> Iterator[CorpusRun]:
     started = time.monotonic()
     plan = rounds(messages)
     for names in plan:
-        with voiceagent_serve(env=FORCE_RPORT) as server, UdpPeer() as peer:
+        with voiceagent_serve(env=RING) as server, UdpPeer() as peer:
             client = SipClient(server, peer)
             cursor = 0
             for name in names:
@@ -548,27 +590,26 @@ def test_torture_message_gets_its_answer(name: str, corpus_run: CorpusRun) -> No
         assert exchange.responses == [], f"{name}: {verdict.why}"
         return
     allowed = (verdict.status, *verdict.sdp_layer)
-    assert len(exchange.finals) == 1 and exchange.finals[0] in allowed, (
-        f"{name} got {exchange.finals}, deserves {allowed}: {verdict.why}"
+    assert len(exchange.finals) <= 1 and exchange.outcome in allowed, (
+        f"{name} got {exchange.finals or exchange.provisionals}, deserves {allowed}: {verdict.why}"
     )
     sent = partial_request(exchange.sent)
     is_invite = sent is not None and sent.method == "INVITE"
-    # provisionals: one 100 Trying, for an INVITE that opened a transaction, and nothing else
-    assert exchange.provisionals in ([], [100]) and (exchange.provisionals == [] or is_invite), (
-        exchange.provisionals
-    )
-    final = next(r for r in exchange.responses if r.status >= 200)
+    # provisionals: 100 Trying for an INVITE that opened a transaction, 180 when it rings
+    expected = [100, RINGING] if exchange.outcome == RINGING else [100] if is_invite else []
+    assert exchange.provisionals in ([], expected), exchange.provisionals
+    decisive = next(r for r in exchange.responses if r.status >= 200 or r.status == RINGING)
     if verdict.call_layer:
-        assert exchange.provisionals == [100]  # parsed and given a transaction
+        assert exchange.provisionals[:1] == [100]  # parsed and given a transaction
         record = corpus_run.logs[name]
-        expected_event = "call_answered" if final.status == 200 else "call_rejected"
+        expected_event = "call_ringing" if exchange.outcome == RINGING else "call_rejected"
         assert record["event"] == expected_event, record
     if verdict.check is not None:
-        verdict.check(final)
+        verdict.check(decisive)
 
 
 def test_corpus_summary(corpus_run: CorpusRun) -> None:
-    counts = Counter(e.finals[0] if e.finals else "none" for e in corpus_run.exchanges.values())
+    counts = Counter(e.outcome or "none" for e in corpus_run.exchanges.values())
     print(
         f"\nRFC 4475/5118: {len(corpus_run.exchanges)} messages in {corpus_run.rounds} rounds, "
         f"{corpus_run.seconds:.1f}s; finals {dict(sorted(counts.items(), key=str))}"
@@ -632,7 +673,10 @@ def test_response_port_selection(
     data = torture_messages()[name]
     decoy = bound(5070)  # mpart01's sent-by port: must stay silent
     target = bound(target_port) if target_port is not None else None
-    with voiceagent_serve() as server, UdpPeer() as sender:
+    with (
+        voiceagent_serve(env={"VOICEAGENT_ANSWER_DELAY_SECONDS": "60"}) as server,
+        UdpPeer() as sender,
+    ):
         client = SipClient(server, sender)
         client.send(data)
         at_sender, _ = client.barrier()  # the barrier asks for rport, so its 200 comes back
@@ -765,7 +809,7 @@ def test_pjproject_seeds_through_the_server() -> None:
     messages |= {f"{name}/crlf": to_crlf(raw) for name, raw in seeds().items()}
     answered = 0
     for names in rounds(messages):
-        with voiceagent_serve(env=FORCE_RPORT) as server, UdpPeer() as peer:
+        with voiceagent_serve(env=RING) as server, UdpPeer() as peer:
             client = SipClient(server, peer)
             for name in names:
                 exchange = client.exchange(messages[name])
@@ -774,7 +818,7 @@ def test_pjproject_seeds_through_the_server() -> None:
                 except SipParseError:
                     message = None
                 if isinstance(message, Request) and message.method != "ACK":
-                    assert len(exchange.finals) == 1, (name, exchange.finals)
+                    assert exchange.outcome is not None and len(exchange.finals) <= 1, name
                     answered += 1
                 else:
                     # broken requests are answered statelessly; responses are never answered
@@ -841,6 +885,9 @@ class ProtosCase:
 
     def invite(self, port: int) -> bytes:
         return _substitute(self.template, self.number, port)
+
+    def cancel(self, port: int) -> bytes:
+        return _substitute(self.teardown, self.number, port, b"CANCEL")
 
 
 def _substitute(template: bytes, case: int, port: int, method: bytes = b"CANCEL") -> bytes:
@@ -921,9 +968,9 @@ def allowed_outcomes(case: ProtosCase, oversize: bool) -> set[int | None]:
         # when the request line alone fills the partial window there is no Via to answer
         return {513, None}
     if case.group == "valid" or case.number in LEGAL_MUTANTS:
-        return {200}
+        return {RINGING}  # accepted: it rings until the teardown CANCEL
     if case.group.startswith("sdp-"):
-        return {200, 400, 488}  # the SIP layer parses; the SDP layer answers or refuses
+        return {RINGING, 400, 488}  # the SIP layer parses; the SDP layer accepts or refuses
     allowed: set[int | None] = {400, 415, 416, 501, 505}
     if case.group in UNANSWERABLE_GROUPS:
         allowed.add(None)
@@ -963,7 +1010,7 @@ def test_protos_c07_sip_against_the_live_server() -> None:
     by_group: dict[str, Counter[str]] = {}
     failures: list[str] = []
     started = time.monotonic()
-    with voiceagent_serve(env=FORCE_RPORT) as server, UdpPeer() as peer:
+    with voiceagent_serve(env=RING) as server, UdpPeer() as peer:
         client = SipClient(server, peer)
         for case in cases:
             invite = case.invite(peer.port)
@@ -971,20 +1018,18 @@ def test_protos_c07_sip_against_the_live_server() -> None:
             if oversize:
                 exchange = Exchange(invite, _send_over_tcp(server, invite))
                 exchange.responses += client.barrier()[0]  # and UDP still serves
-            else:
-                exchange = client.exchange(invite)
+            else:  # the case's own teardown request, as CANCEL, ends a ringing call
+                exchange = client.exchange(invite, cancel=case.cancel(peer.port))
             finals = exchange.finals
-            outcome = finals[0] if finals else None
+            outcome = exchange.outcome
             label = f"{outcome or 'none'}/{'tcp' if oversize else 'udp'}"
             outcomes[label] += 1
             by_group.setdefault(case.group, Counter())[label] += 1
             if len(finals) > 1 or outcome not in allowed_outcomes(case, oversize):
                 failures.append(f"{case.number} ({case.group}): {finals}")
-            sip_parsed = exchange.provisionals == [100]  # the INVITE opened a transaction
-            if (
-                (case.group.startswith("sdp-") or outcome == 200)
-                and not oversize
-                and (not sip_parsed)
+            sip_parsed = exchange.provisionals[:1] == [100]  # the INVITE opened a transaction
+            if (case.group.startswith("sdp-") or outcome == RINGING) and not (
+                oversize or sip_parsed
             ):
                 failures.append(f"{case.number} ({case.group}): the SIP layer did not take it")
             if exchange.requests:
@@ -998,6 +1043,23 @@ def test_protos_c07_sip_against_the_live_server() -> None:
         print(f"  {group}: {dict(counts)}")
     assert failures == [], "\n".join(failures)
     assert elapsed < 60.0
+
+
+def test_a_loopback_call_is_answered_and_torn_down() -> None:
+    """The PROTOS baseline INVITE, its SDP on 127.0.0.1, without an answer delay: 200 with an
+    SDP answer, then our ACK and BYE (200), and the server ends the call."""
+    case = protos_cases()[0]
+    with voiceagent_serve(env=FORCE_RPORT) as server, UdpPeer() as peer:
+        exchange = SipClient(server, peer).exchange(case.invite(peer.port))
+        assert exchange.provisionals == [100] and exchange.finals == [200]
+        ok = next(r for r in exchange.responses if r.status == 200)
+        assert ok.content_type() == "application/sdp"
+        assert b"c=IN IP4 127.0.0.1" in ok.body and b"RTP/AVP 0" in ok.body  # PCMU, on loopback
+        assert ok.to().tag is not None and ok.contact()
+        assert [r.status for r in exchange.teardown] == [200]  # the BYE (the ACK has no answer)
+        ended = server.wait_for_event("call_ended")
+        assert ended[0]["call_id"] == "protos-0@127.0.0.1" and ended[0]["reason"] == "remote_bye"
+        assert_healthy(server)
 
 
 def test_protos_teardown_templates_are_clean() -> None:
