@@ -106,10 +106,17 @@ class Datagram:
 
 @dataclass(frozen=True, slots=True)
 class CallerFrame:
-    """One frame of the caller's decoded (and, where lost, concealed) audio."""
+    """One frame of the caller's decoded (and, where lost, concealed) audio.
+
+    ``timestamp`` is the RTP timestamp of the caller's frame that played at this tick (of
+    the frame that was due, for a concealed one): it places the frame in the caller's
+    stream, which the tick count alone does not once the jitter buffer has dropped or held
+    a frame to adapt its delay.
+    """
 
     frame_index: int
     pcm: NDArray[np.int16]
+    timestamp: int
     concealed: bool = False
 
 
@@ -138,6 +145,7 @@ class _Channel:
         "law",
         "law_offset",
         "outgoing",
+        "pending",
         "scorer",
         "session",
         "speaking",
@@ -163,6 +171,7 @@ class _Channel:
         self.concealer = Concealer()
         self.history: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=3)
         self.outgoing: collections.deque[NDArray[np.int16]] = collections.deque()
+        self.pending: list[Payload] = []  # events from calls between ticks (stop)
         self.frame_index = 0
         self.speaking = False
         self.talkspurt = True
@@ -220,6 +229,9 @@ class MediaEngine:
         pad = (-len(pcm)) % FRAME_SAMPLES
         if pad:
             pcm = np.concatenate([pcm, np.zeros(pad, dtype=np.int16)])
+        if channel.stopped:  # stopped since the last tick: this is a new talkspurt
+            channel.stopped = False
+            channel.talkspurt = True
         channel.outgoing.extend(pcm.reshape(-1, FRAME_SAMPLES))
 
     def stop(self, call_id: str) -> int:
@@ -229,7 +241,9 @@ class MediaEngine:
             return 0
         dropped = len(channel.outgoing)
         channel.outgoing.clear()
-        channel.stopped = channel.stopped or dropped > 0
+        if dropped:
+            channel.stopped = True  # no PlayoutDone for this prompt: PlayoutStopped instead
+            channel.pending.append(PlayoutStopped(dropped, "stop"))
         return dropped
 
     def is_playing(self, call_id: str) -> bool:
@@ -244,6 +258,10 @@ class MediaEngine:
         channels = list(self._channels.values())
         if not channels:
             return result
+        for channel in channels:
+            for payload in channel.pending:
+                result.events.append(MediaEvent(channel.call_id, channel.frame_index, payload))
+            channel.pending.clear()
         received = self._receive(channels, now, result)
         self._analyse(received, result)
         self._send(channels, now, result)
@@ -266,6 +284,7 @@ class MediaEngine:
         payloads: list[bytes] = []
         offsets: list[int] = []
         gaps: list[_Channel] = []
+        stamps: dict[str, int] = {}
         for channel in channels:
             for digit in channel.session.digits():
                 result.events.append(
@@ -274,6 +293,8 @@ class MediaEngine:
                     )
                 )
             item = channel.session.playout(now)
+            if item is not None:
+                stamps[channel.call_id] = item.timestamp
             if isinstance(item, Frame) and len(item.payload) == FRAME_SAMPLES:
                 rows.append(channel)
                 payloads.append(item.payload)
@@ -301,7 +322,7 @@ class MediaEngine:
         for channel, frame in out:
             channel.history.append(frame)
             result.audio[channel.call_id] = CallerFrame(
-                channel.frame_index, frame, channel.call_id in concealed
+                channel.frame_index, frame, stamps[channel.call_id], channel.call_id in concealed
             )
         return out
 

@@ -35,16 +35,18 @@ or as a whole-frame decision (no time-scale modification):
   the delay re-anchors to the current target during the silence;
 - while talking, if the delay stays more than one frame above target for ``adapt_hold_s``
   one frame is dropped (a fast sender clock, or a jitter spike that has passed); if it stays
-  more than one frame below, one `Gap` INSERTED is played first. Above ``max_delay`` a frame
-  is dropped every tick.
+  more than half a frame below, one `Gap` INSERTED is played first (the playout must not sit
+  under the target, where late packets start). Above ``max_delay`` a frame is dropped every
+  tick.
 
 *Resynchronisation* (an *epoch*): a new SSRC (re-INVITE, transfer), a sequence jump of more
-than half the ring (confirmed by the next packet following it, as RFC 3550 A.1 does, or at
-once when it carries the marker bit: a new talkspurt from a trunk), or a timestamp that goes
-back or runs ahead of real time by more than a second while the sequence continues. The new
-packets are mapped right after the old ones, so the frames already buffered still play, the
-base restarts and the first new frame waits for its own deadline: no stall, and no burst of
-thousands of gaps. Packets from the previous SSRC that straggle in are counted late.
+than half the ring (confirmed by a packet next to it in sequence, as RFC 3550 A.1 does, or
+at once when it carries the marker bit: a new talkspurt from a trunk), or a timestamp that
+goes back or runs ahead of real time by more than a second while the sequence continues.
+The new packets are mapped right after the old ones, so the frames already buffered still
+play, the base restarts and the first new frame waits for its own deadline: no stall, and
+no burst of thousands of gaps. Stragglers of the old stream still slot in before the new
+one while their slots have not played, and never switch playout back.
 
 The buffer only takes audio of one frame size (``ptime_s``; G.711 at 8 kHz by default) and
 never looks at the payload: route telephone-event (RFC 4733) packets elsewhere first.
@@ -53,7 +55,7 @@ never looks at the payload: route telephone-event (RFC 4733) packets elsewhere f
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
@@ -182,17 +184,19 @@ class JitterStats:
     Attributes:
         received: Packets pushed.
         duplicates: Packets already buffered or played.
-        late: Packets that came after their slot played (or from a replaced SSRC).
+        late: Packets that came after their slot played (or of a replaced stream, numbered
+            after the switch).
         lost: Slots never filled in time (each shows as one gap).
         reordered: Packets that came after a higher-numbered one, still in time.
         resyncs: Epochs started (SSRC change, sequence or timestamp jump).
         dropped: Frames discarded to cut the delay (or evicted from a full ring).
         underruns: UNDERRUN gaps returned.
         inserted: INSERTED gaps returned.
-        strays: Jumped packets that no packet confirmed.
+        strays: Packets with a wild sequence number that no other packet confirmed.
         current_delay_ms: Delay of the last frame played, above the base.
         target_delay_ms: Current target.
-        jitter_ms: RFC 3550 A.8 interarrival jitter.
+        jitter_ms: RFC 3550 A.8 interarrival jitter (seeded from ``initial_delay_s`` until
+            packets arrive).
     """
 
     received: int
@@ -208,6 +212,12 @@ class JitterStats:
     current_delay_ms: float
     target_delay_ms: float
     jitter_ms: float
+
+
+class _Action(Enum):
+    PLAY = "play"
+    DROP = "drop"  # discard the due frame; the next one is here
+    INSERT = "insert"  # hold the due frame one tick
 
 
 @dataclass(slots=True)
@@ -403,14 +413,8 @@ class JitterBuffer:
             self._n.duplicates += 1
             return
         media_s = ts / self.config.clock_rate_hz
-        frame = Frame(
-            packet.payload,
-            packet.payload_type,
-            packet.timestamp,
-            packet.sequence_number,
-            packet.ssrc,
-            packet.marker,
-        )
+        p = packet
+        frame = Frame(p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker)
         self._ring[index] = _Entry(ext, ts, media_s, boundary, frame)
         if ext >= self._highest:
             self._highest = ext
@@ -482,13 +486,13 @@ class JitterBuffer:
             if self._is_talkspurt_start(entry) and now < self._deadline(entry, now):
                 self._n.underruns += 1
                 return Gap(entry.frame.timestamp, GapReason.UNDERRUN)
-            decision = self._adapt(entry, now, may_drop=may_drop)
-            if decision is GapReason.LOST:  # drop this frame; the next one is here
+            action = self._adapt(entry, now, may_drop=may_drop)
+            if action is _Action.DROP:
                 self._n.dropped += 1
                 self._consume(entry)
                 may_drop = False
                 continue
-            if decision is GapReason.INSERTED:
+            if action is _Action.INSERT:
                 self._n.inserted += 1
                 return Gap(entry.frame.timestamp, GapReason.INSERTED)
             return self._play(entry, now)
@@ -519,33 +523,33 @@ class JitterBuffer:
         expected_ts = last_ts + self._spf * (entry.seq - last_seq)
         return entry.boundary or entry.frame.marker or entry.ts > expected_ts
 
-    def _adapt(self, entry: _Entry, now: float, *, may_drop: bool) -> GapReason | None:
-        """Decide to drop (LOST), hold (INSERTED) or play (None) the frame that is due."""
+    def _adapt(self, entry: _Entry, now: float, *, may_drop: bool) -> _Action:
+        """Decide whether the frame that is due plays, is dropped, or waits one tick."""
         cfg = self.config
         if not cfg.adaptive or entry.seq < self._epoch:
-            return None  # the tail of an old epoch is timed against another base
+            return _Action.PLAY  # the tail of an old epoch is timed against another base
         delay = now - entry.media_s - self._base_s(now)
         surplus = delay - self._target_s()
         can_drop = may_drop and self._entry(entry.seq + 1) is not None
         if delay > cfg.max_delay_s + cfg.ptime_s and can_drop:
-            return GapReason.LOST
+            return _Action.DROP
         if surplus > cfg.ptime_s:
             self._under_since = None
             if self._over_since is None:
                 self._over_since = now
             elif now - self._over_since >= cfg.adapt_hold_s and can_drop:
                 self._over_since = now
-                return GapReason.LOST
+                return _Action.DROP
         elif surplus < -cfg.ptime_s / 2:
             self._over_since = None
             if self._under_since is None:
                 self._under_since = now
             elif now - self._under_since >= cfg.adapt_hold_s:
                 self._under_since = now
-                return GapReason.INSERTED
+                return _Action.INSERT
         else:
             self._over_since = self._under_since = None
-        return None
+        return _Action.PLAY
 
     def _consume(self, entry: _Entry) -> None:
         index = entry.seq & self._mask
@@ -564,8 +568,18 @@ class JitterBuffer:
 
     def stats(self) -> JitterStats:
         """Return a snapshot of the counters (reading them changes nothing)."""
+        n = self._n
         return JitterStats(
-            **asdict(self._n),
+            received=n.received,
+            duplicates=n.duplicates,
+            late=n.late,
+            lost=n.lost,
+            reordered=n.reordered,
+            resyncs=n.resyncs,
+            dropped=n.dropped,
+            underruns=n.underruns,
+            inserted=n.inserted,
+            strays=n.strays,
             current_delay_ms=self._current_s * 1000,
             target_delay_ms=self._target_s() * 1000,
             jitter_ms=self._jitter_s * 1000,

@@ -143,7 +143,11 @@ class MediaSession:
         self.counters.received += 1
         pt = packet.payload_type
         if self._dtmf is not None and pt == self.config.telephone_event_pt:
-            digit = self._dtmf.push(packet)
+            try:
+                digit = self._dtmf.push(packet)
+            except RtpParseError:  # an event payload that is not 4 octets
+                self.counters.invalid += 1
+                return
             if digit is not None:
                 self._digits.append(digit)
             return
@@ -159,13 +163,13 @@ class MediaSession:
 
     def receive_rtcp(self, data: bytes, source: Address, now: float) -> None:
         """Take one datagram from the RTCP socket."""
-        if not self._rtcp_latch.accept(source, now):
-            self.counters.rejected_source += 1
-            return
         try:
             compound = parse_rtcp_compound(data)
         except RtpParseError:
             self.counters.rtcp_invalid += 1
+            return
+        if not self._rtcp_latch.accept(source, now):  # after parsing: garbage never latches
+            self.counters.rejected_source += 1
             return
         self.counters.rtcp_received += 1
         if compound.trailing_error is not None:

@@ -164,7 +164,7 @@ def test_short_or_empty_history_at_the_start_of_a_call() -> None:
 def test_wrong_sample_formats_are_refused() -> None:
     plc = Concealer()
     with pytest.raises(SampleFormatError):
-        plc.conceal(np.zeros(400, np.float32))  # type: ignore[arg-type]
+        plc.conceal(np.zeros(400, np.float32))
     with pytest.raises(FrameError):
         plc.receive(np.zeros(80, np.int16))
     with pytest.raises(DspConfigError):

@@ -99,8 +99,11 @@ def run(
     return trace
 
 
-def steady(n: int, *, transit: float = 0.010, start: float = 0.0, **kw: object) -> list[Arrival]:
-    return [Arrival(start + i * PTIME + transit, pkt(i, marker=i == 0, **kw)) for i in range(n)]  # type: ignore[arg-type]
+def steady(n: int, *, transit: float = 0.010, seq0: int = 1000, ts0: int = 50_000) -> list[Arrival]:
+    """A clean stream: packet i sent at i * 20 ms, arriving ``transit`` later."""
+    return [
+        Arrival(i * PTIME + transit, pkt(i, seq0=seq0, ts0=ts0, marker=i == 0)) for i in range(n)
+    ]
 
 
 def index_of(frame: Frame, seq0: int = 1000) -> int:

@@ -216,6 +216,7 @@ def test_other_schemes_are_kept_opaque(text: str) -> None:
         ("sip:user@example.com;;lr", "empty or invalid parameter in SIP URI"),
         ("sip:user@example.com;=x", "empty or invalid parameter in SIP URI"),
         ("sip:user@example.com;maddr=", "parameter 'maddr' has no value in SIP URI"),
+        ("sip:user@example.com;lr=a=b", "parameter 'lr' has an invalid value in SIP URI"),
         ("sip:user@example.com?", "SIP URI has an empty header part"),
         ("tel:;phone-context=x", "tel URI lacks a number"),
     ],
@@ -464,6 +465,19 @@ def test_invalid_via(value: str, error: str) -> None:
             True,
         ),
         ("<isbn:2983792873>;tag=3234233", None, "isbn:2983792873", (("tag", "3234233"),), True),
+        # RFC 5626: a quoted-string value may hold '<', ':' and '='
+        (
+            '<sip:a@192.0.2.1>;+sip.instance="<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"'
+            ";reg-id=1;q=0.5",
+            None,
+            "sip:a@192.0.2.1",
+            (
+                ("+sip.instance", '"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>"'),
+                ("reg-id", "1"),
+                ("q", "0.5"),
+            ),
+            True,
+        ),
     ],
 )
 def test_name_addr_vectors(
@@ -506,6 +520,10 @@ def test_param_ownership_survives_adding_a_tag() -> None:
         ("<sip:user@example.com >", "whitespace inside <addr-spec> in To"),  # badaspec
         ("<sip:a@b.example.com>junk", "unexpected text after To"),
         ("<sip:a@b.example.com>;;tag=x", "empty or invalid parameter in To"),
+        # gen-value is token / host / quoted-string: never '=' (PROTOS c07-sip case 860)
+        ("<sip:a@b.example.com>;tag===", "parameter 'tag' has an invalid value in To"),
+        ("<sip:a@b.example.com>;tag=a b", "parameter 'tag' has an invalid value in To"),
+        ('<sip:a@b.example.com>;x="open', "parameter 'x' has an invalid value in To"),
         # RFC 4475 regbadct: an addr-spec with '?' must be in <>
         (
             "sip:user@example.com?Route=%3Csip:sip.example.com%3E",

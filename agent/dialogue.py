@@ -1,0 +1,332 @@
+"""The steps of the intake between questions: greeting, answers, read-backs, phase changes,
+slot offers, the summary, urgent advice, escalation and goodbyes.
+
+Pure functions over a `Conversation` (they return commands, never perform I/O). The
+recognition of intents, yes/no, red flags, slot choices and corrections is delegated to
+`agent.understanding`, which wraps the rule-based NLU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent import understanding as nlu
+from agent.commands import BookSlot, Command, Expect, Expectation, Hangup, Listen, Speak, Transfer
+from agent.conversation import Conversation, Mode
+from agent.events import SlotBooked, SlotUnavailable, TransferResult
+from agent.phases import Phase, PhaseInput, next_phase
+from agent.questions import Slot
+from agent.record import IntakeStatus
+
+YES_NO = Listen(Expectation(Expect.YES_NO))
+FREE = Listen(Expectation(Expect.FREE_SPEECH, keep_audio=True))
+
+
+# ----------------------------------------------------------------------------- entry points
+def greet(conv: Conversation, now: float) -> list[Command]:
+    """The opening: who we are, what happens, how to get a person; then the first question."""
+    text = (
+        f"Thank you for calling {conv.config.clinic_name}. I'm the automated intake "
+        "assistant. I'll ask a few questions to get you scheduled. You can say repeat, "
+        "go back, or representative at any time."
+    )
+    return enter_phase(conv, next_phase(Phase.GREETING, PhaseInput.DONE), now, prefix=text)
+
+
+def after_playout(conv: Conversation, now: float) -> list[Command]:
+    """Nothing to do: the silence timer is armed by the conversation."""
+    return []
+
+
+def on_answer(conv: Conversation, text: str, confidence: float, now: float, *,
+              keypad: bool, clip: str | None = None) -> list[Command]:
+    """The caller answered (by voice or keypad)."""
+    if not keypad:
+        flag = nlu.red_flag(text)
+        if flag is not None:
+            return urgent(conv, flag, now)
+        intent = nlu.intent(text)
+        if intent is not None:
+            return on_intent(conv, intent, now)
+    cursor = conv.cursor
+    if cursor.mode is Mode.SPECIAL:
+        return _special(conv, text, now, keypad)
+    if cursor.mode is Mode.CONFIRM:
+        return _on_confirmation(conv, text, now)
+    return _on_value(conv, text, now, keypad=keypad, clip=clip)
+
+
+def on_intent(conv: Conversation, intent: nlu.Intent, now: float) -> list[Command]:
+    """Repeat, help, go back, a person, goodbye."""
+    if intent is nlu.Intent.REPEAT:
+        return conv.say(now, conv.cursor.last_prompt, conv._current_listen(), remember=False)
+    if intent is nlu.Intent.HELP:
+        q = conv.question()
+        help_text = q.help if q is not None else "Please answer yes or no."
+        return conv.say(now, f"{help_text} {conv.cursor.last_prompt}", conv._current_listen(),
+                        remember=False)
+    if intent is nlu.Intent.BACK:
+        return go_back(conv, now)
+    if intent is nlu.Intent.OPERATOR:
+        return escalate(conv, now)
+    return end_call(conv, now, IntakeStatus.INCOMPLETE,
+                    "Okay. What you've told me so far is saved, and our staff can follow "
+                    "up. Goodbye.", reason="caller_goodbye")
+
+
+# ----------------------------------------------------------------------------- questions
+def ask(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
+    """Ask the current question (skipping those that do not apply), or finish the phase."""
+    cursor = conv.cursor
+    ctx = conv.context()
+    qs = conv.questions()
+    while cursor.index < len(qs) and (skip := qs[cursor.index].skip_if) is not None \
+            and skip(ctx):
+        cursor.index += 1
+    q = conv.question()
+    if q is None:
+        return finish_phase(conv, now, prefix)
+    cursor.mode, cursor.pending, cursor.keypad = Mode.ANSWER, None, ""
+    text = q.text(ctx)
+    if q.keypad_first and q.keypad is not None:
+        text += " You can also type it on your keypad and press pound."
+    return conv.say(now, _join(prefix, text), Listen(q.expectation, q.keypad))
+
+
+def _on_value(conv: Conversation, text: str, now: float, *, keypad: bool,
+              clip: str | None) -> list[Command]:
+    q = conv.question()
+    if q is None:
+        return ask(conv, now)
+    extraction = q.extract(text, conv.context(keypad=keypad))
+    if not extraction.ok:
+        return _retry(conv, now)
+    if clip is not None:
+        conv.update(conv.record.model_copy(
+            update={"audio_clips": [*conv.record.audio_clips, clip]}))
+    if q.needs_confirmation(extraction) and not (keypad and not q.always_confirm):
+        conv.cursor.mode, conv.cursor.pending = Mode.CONFIRM, extraction.value
+        assert q.confirm is not None
+        return conv.say(now, f"{q.confirm(extraction.value)} Is that right?", YES_NO)
+    return _keep(conv, extraction.value, now)
+
+
+def _on_confirmation(conv: Conversation, text: str, now: float) -> list[Command]:
+    answer = nlu.yes_no(text)
+    if answer is True:
+        return _keep(conv, conv.cursor.pending, now)
+    q = conv.question()
+    if answer is False:
+        conv.cursor.mode, conv.cursor.pending = Mode.ANSWER, None
+        # "No, it's ..." often carries the right value already.
+        if q is not None and (ex := q.extract(text, conv.context())).ok \
+                and ex.value != conv.cursor.pending:
+            return _on_value(conv, text, now, keypad=False, clip=None)
+        return _retry(conv, now, "Let's try again.")
+    return conv.say(now, "Please say yes or no. " + conv.cursor.last_prompt, YES_NO,
+                    remember=False)
+
+
+def _keep(conv: Conversation, value: Any, now: float) -> list[Command]:
+    q = conv.question()
+    assert q is not None
+    conv.update(q.apply(conv.record, value))
+    conv.cursor.index += 1
+    conv.cursor.attempts = 0
+    return ask(conv, now, prefix=nlu.acknowledgement(conv.cursor.index))
+
+
+def _retry(conv: Conversation, now: float, prefix: str | None = None) -> list[Command]:
+    q = conv.question()
+    assert q is not None
+    conv.cursor.attempts += 1
+    conv.cursor.mode, conv.cursor.pending = Mode.ANSWER, None
+    if conv.cursor.attempts >= q.max_attempts:
+        conv.cursor.index += 1
+        conv.cursor.attempts = 0
+        return ask(conv, now, prefix="Let's skip that one; our staff will follow up on it.")
+    hint = ""
+    if q.keypad is not None and conv.cursor.attempts >= 1:
+        hint = " You can also type it on your keypad, then press pound."
+    text = _join(prefix or q.reprompt, q.text(conv.context()) + hint)
+    return conv.say(now, text, Listen(q.expectation, q.keypad))
+
+
+def go_back(conv: Conversation, now: float) -> list[Command]:
+    """The previous question, or the previous phase's last one."""
+    cursor = conv.cursor
+    if cursor.mode is Mode.CONFIRM or cursor.index == 0:
+        if cursor.mode is not Mode.CONFIRM and cursor.phase not in (Phase.GREETING,
+                                                                    Phase.INSURANCE):
+            cursor.phase = next_phase(cursor.phase, PhaseInput.BACK)
+            cursor.index = max(len(conv.questions()) - 1, 0)
+    else:
+        cursor.index -= 1
+    cursor.attempts = 0
+    return ask(conv, now, prefix="Okay, going back.")
+
+
+# ----------------------------------------------------------------------------- phases
+def finish_phase(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
+    """Move to the next phase."""
+    return enter_phase(conv, next_phase(conv.cursor.phase, PhaseInput.DONE), now, prefix)
+
+
+def enter_phase(conv: Conversation, phase: Phase, now: float, prefix: str = "") -> list[Command]:
+    """Start ``phase``: save the record, then its first step."""
+    cursor = conv.cursor
+    cursor.phase, cursor.index, cursor.attempts, cursor.mode = phase, 0, 0, Mode.ANSWER
+    conv.update(conv.record.model_copy(update={"phase_reached": phase.value}))
+    saved: list[Command] = [conv.save()]
+    if phase is Phase.SCHEDULING and conv.config.open_slots:
+        return saved + offer_slots(conv, now, prefix)
+    if phase is Phase.SUMMARY:
+        return saved + read_back(conv, now, prefix)
+    if phase is Phase.COMPLETE:
+        return saved + end_call(conv, now, IntakeStatus.COMPLETE,
+                                _join(prefix, "You're all set. Thank you for calling "
+                                      f"{conv.config.clinic_name}. Goodbye."),
+                                reason="complete")
+    return saved + ask(conv, now, prefix)
+
+
+def offer_slots(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
+    """Offer the first open slots."""
+    booked = conv.cursor.scratch.get("taken", set())
+    offered = tuple(s for s in conv.config.open_slots if s.slot_id not in booked)
+    offered = offered[: conv.config.slots_offered]
+    if not offered:
+        return finish_phase(conv, now, _join(prefix, "I don't have an open appointment to "
+                                             "offer right now; our staff will call you."))
+    conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "slot"
+    conv.cursor.scratch["offered"] = offered
+    options = ", ".join(f"option {i + 1}, {nlu.say_slot(s)}" for i, s in enumerate(offered))
+    text = _join(prefix, f"I have these appointments: {options}. Which one would you like? "
+                 "You can say the option number or press it on your keypad.")
+    labels = tuple(nlu.say_slot(s) for s in offered)
+    return conv.say(now, text, Listen(Expectation(Expect.CHOICE, vocabulary=labels),
+                                      None))
+
+
+def on_booking(conv: Conversation, event: SlotBooked | SlotUnavailable,
+               now: float) -> list[Command]:
+    """The state store answered a booking."""
+    offered: tuple[Slot, ...] = conv.cursor.scratch.get("offered", ())
+    slot = next((s for s in offered if s.slot_id == event.slot_id), None)
+    if isinstance(event, SlotUnavailable) or slot is None:
+        conv.cursor.scratch.setdefault("taken", set()).add(event.slot_id)
+        return offer_slots(conv, now, "Sorry, that time was just taken.")
+    conv.update(nlu.with_appointment(conv.record, slot))
+    return finish_phase(conv, now, f"You're booked for {nlu.say_slot(slot)}.")
+
+
+def on_keypad_choice(conv: Conversation, digit: str, now: float) -> list[Command]:
+    """A single keypad press where a choice is pending (slot number)."""
+    if conv.cursor.mode is Mode.SPECIAL and digit.isdigit():
+        return _special(conv, digit, now, keypad=True)
+    return []
+
+
+def read_back(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
+    """Read the record back and ask whether it is all correct."""
+    conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "summary"
+    text = _join(prefix, "Let me read back what I have. " + nlu.summary_text(conv.record)
+                 + " Is all of that correct? If something is wrong, just tell me the "
+                 "right value.")
+    return conv.say(now, text, Listen(Expectation(Expect.FREE_SPEECH)))
+
+
+def _special(conv: Conversation, text: str, now: float, keypad: bool) -> list[Command]:
+    step = conv.cursor.special
+    if step == "slot":
+        offered: tuple[Slot, ...] = conv.cursor.scratch.get("offered", ())
+        slot = nlu.choose_slot(text, offered, conv.context().now)
+        if slot is None:
+            return conv.say(now, "Sorry, which option? Say one, two or three.",
+                            Listen(Expectation(Expect.CHOICE)))
+        return [BookSlot(slot.slot_id)]
+    if step == "summary":
+        answer = nlu.yes_no(text)
+        if answer is True:
+            return finish_phase(conv, now)
+        corrected = nlu.apply_correction(conv.record, text, conv.context())
+        if corrected is not None:
+            record, what = corrected
+            conv.update(record)
+            return conv.say(now, f"Thanks, I've updated {what}. Anything else to correct? "
+                            "If not, say that's all.", Listen(Expectation(Expect.FREE_SPEECH)))
+        if answer is False:
+            return conv.say(now, "What should I correct? Tell me the field and the right "
+                            "value, for example: my ZIP code is 0 2 1 3 9.",
+                            Listen(Expectation(Expect.FREE_SPEECH)))
+        if nlu.is_done(text):
+            return finish_phase(conv, now)
+        return conv.say(now, "Sorry, is everything correct? Please say yes, or tell me "
+                        "what to change.", Listen(Expectation(Expect.FREE_SPEECH)))
+    if step == "urgent_transfer":
+        if nlu.yes_no(text) is True and conv.config.transfer_target:
+            conv.transferring()
+            return [Speak("Connecting you now.", barge_in=False),
+                    Transfer(conv.config.transfer_target)]
+        return end_call(conv, now, IntakeStatus.URGENT, "Please call 9 1 1 now if this is "
+                        "an emergency. Goodbye.", reason="urgent")
+    if step == "callback":
+        message = text.strip()
+        conv.update(conv.record.model_copy(update={"callback_message": message}))
+        return end_call(conv, now, IntakeStatus.CALLBACK, "Thank you. Our staff will call "
+                        "you back. Goodbye.", reason="callback")
+    return []
+
+
+# ----------------------------------------------------------------------------- exits
+def urgent(conv: Conversation, flag: nlu.RedFlagAdvice, now: float) -> list[Command]:
+    """A red flag: advise 911 or 988 at once, mark the record, offer a transfer."""
+    conv.update(conv.record.model_copy(update={
+        "status": IntakeStatus.URGENT, "urgent_reason": flag.label,
+        "complaint": conv.record.complaint.model_copy(update={"red_flag": flag.label}),
+    }))
+    advice = flag.advice
+    if conv.config.transfer_target:
+        conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "urgent_transfer"
+        return [conv.save(), *conv.say(now, f"{advice} Would you like me to connect you to "
+                                       "our staff right now?", YES_NO, barge_in=False)]
+    return [conv.save(), *end_call(conv, now, IntakeStatus.URGENT, f"{advice} Goodbye.",
+                                   reason="urgent")]
+
+
+def escalate(conv: Conversation, now: float) -> list[Command]:
+    """The caller wants a person: transfer (REFER), or take a callback message."""
+    if conv.config.transfer_target:
+        conv.update(conv.record.model_copy(update={"status": IntakeStatus.TRANSFERRED}))
+        conv.transferring()
+        return [conv.save(), Speak("Sure, connecting you to our staff now.", barge_in=False),
+                Transfer(conv.config.transfer_target)]
+    conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
+    return conv.say(now, "No one is available to take your call right now. Please tell me "
+                    "briefly how we can help, and our staff will call you back.", FREE)
+
+
+def on_transfer_result(conv: Conversation, event: TransferResult, now: float) -> list[Command]:
+    """A transfer failed: take a message instead; succeeded: we are done."""
+    if event.accepted:
+        conv.end()
+        return [conv.save(), Hangup("transferred")]
+    conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
+    conv.turn = conv.turn.__class__.THINKING
+    return conv.say(now, "I couldn't connect you. Please tell me briefly how we can help, "
+                    "and our staff will call you back.", FREE)
+
+
+def end_call(conv: Conversation, now: float, status: IntakeStatus, text: str, *,
+             reason: str) -> list[Command]:
+    """Say goodbye, keep the record, hang up."""
+    if conv.record.status in (IntakeStatus.IN_PROGRESS,) or status is not IntakeStatus.COMPLETE:
+        conv.update(conv.record.model_copy(update={"status": status}))
+    commands = conv.say(now, text, None, barge_in=False)
+    conv.update(conv.record.model_copy(update={"ended_at": conv.ended_at(now)}))
+    conv.end()
+    return [*commands, conv.save(), Hangup(reason)]
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
