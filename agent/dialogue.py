@@ -1,5 +1,7 @@
-"""The steps of the intake between questions: greeting, answers, read-backs, phase changes,
-slot offers, the summary, urgent advice, escalation and goodbyes.
+"""The intake's steps between questions: answers, read-backs, phases, slots, summary, exits.
+
+Greeting, answers and read-backs, phase changes, slot offers, the summary and corrections,
+urgent advice, escalation and goodbyes.
 
 Pure functions over a `Conversation` (they return commands, never perform I/O). The
 recognition of intents, yes/no, red flags, slot choices and corrections is delegated to

@@ -8,12 +8,12 @@ is the only view meant for logs (identifiers, status and counts, no values).
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class IntakeStatus(str, Enum):
+class IntakeStatus(StrEnum):
     """How the call ended for the intake."""
 
     IN_PROGRESS = "in_progress"

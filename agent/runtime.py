@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import secrets
 import signal
 import time
@@ -27,9 +28,10 @@ from agent.config import Settings
 from agent.prompts import PromptCache
 from dsp.endpoint import SpeechEnded
 from dsp.g711 import G711Law
-from rtp.engine import CallerFrame
+from rtp.engine import CallerFrame, DtmfDigit
 from rtp.latching import Address as MediaAddress
 from rtp.ports import PortAllocator, PortsExhausted
+from rtp.seq import ts_diff
 from rtp.session import MediaSession, SessionConfig
 from rtp.transport import CallMedia, MediaRuntime
 from sip.auth import DigestVerifier
@@ -73,6 +75,7 @@ class ActiveCall:
     rtp_port: int
     media: LocalMedia
     answer: Answer | None = None
+    signalling_host: str = ""  # the IP the INVITE came from (the trunk)
     answer_timer: asyncio.TimerHandle | None = None  # pending delayed answer, while ringing
     channel: CallMedia | None = None
     task: asyncio.Task[None] | None = None
@@ -187,7 +190,7 @@ class Server:
         )
         if not event.offer:
             # Offerless INVITE (RFC 3264 §4): our offer goes in the 200, the answer in ACK.
-            call = ActiveCall(event.call_id, port, media)
+            call = ActiveCall(event.call_id, port, media, signalling_host=event.source.host)
             self.calls[event.call_id] = call
             self._answer_or_ring(call, str(build_offer(media)).encode(), now,
                                  branch=event.request.top_via().branch, offer="ours")
@@ -200,7 +203,7 @@ class Server:
             self.ua.reject(event.call_id, status, now,
                            headers=(("Warning", f'304 voiceagent "{reason}"'),))
             return
-        call = ActiveCall(event.call_id, port, media, result)
+        call = ActiveCall(event.call_id, port, media, result, signalling_host=event.source.host)
         self.calls[event.call_id] = call
         self._answer_or_ring(call, str(result.sdp).encode(), now,
                              branch=event.request.top_via().branch, codec=result.codec.name,
@@ -274,12 +277,28 @@ class Server:
                 call.answer_timer.cancel()
             if call.task is not None:
                 call.task.cancel()
+            self._log_media_stats(call.call_id)
             self._release_rtp(call.call_id, call.rtp_port)
         self.completed_calls += 1
         log.info("call_ended", call_id=event.call_id, reason=event.reason.value,
                  status=event.status)
 
     # ----------------------------------------------------------------- media
+    def _log_media_stats(self, call_id: str) -> None:
+        """One line of what the call's media went through: loss, jitter, buffer actions."""
+        session = self.media.engine.session(call_id) if self.media is not None else None
+        if session is None:
+            return
+        report, buffer, counters = session.report(), session.jitter.stats(), session.counters
+        log.info("media_stats", call_id=call_id, ssrc=session.config.ssrc,
+                 packets_received=counters.received, invalid=counters.invalid,
+                 rejected_source=counters.rejected_source,
+                 wrong_payload=counters.wrong_payload, lost=report.received_lost,
+                 jitter_ms=round(report.received_jitter_ms, 2), late=buffer.late,
+                 buffer_lost=buffer.lost, dropped=buffer.dropped, underruns=buffer.underruns,
+                 inserted=buffer.inserted, packets_sent=report.packets_sent,
+                 remote_lost=report.remote_cumulative_lost)
+
     def _bind_rtp(self, call_id: str) -> int | None:
         """An RTP port pair from the pool with its sockets bound, or None when none is free."""
         assert self.media is not None
@@ -306,6 +325,7 @@ class Server:
         if answer is None or call.channel is not None or self.media is None:
             return
         loop = asyncio.get_running_loop()
+        media_host, trusted = _media_peer(answer.remote_address, call.signalling_host)
         config = SessionConfig(
             ssrc=secrets.randbits(32),
             initial_seq=secrets.randbits(16),
@@ -314,8 +334,9 @@ class Server:
             payload_type=answer.codec.payload_type,
             telephone_event_pt=answer.telephone_event_pt,
             ptime_s=answer.ptime_ms / 1000.0,
-            remote_rtp=MediaAddress(answer.remote_address, answer.remote_port),
-            remote_rtcp=MediaAddress(answer.remote_address, answer.remote_port + 1),
+            remote_rtp=MediaAddress(media_host, answer.remote_port),
+            remote_rtcp=MediaAddress(media_host, answer.remote_port + 1),
+            send_before_latch=trusted,
             wall_offset_s=time.time() - loop.time(),
         )
         law = G711Law.PCMA if answer.codec.name.upper() == "PCMA" else G711Law.PCMU
@@ -327,10 +348,26 @@ class Server:
         """Greet, then play each caller utterance back after endpointing (issue 3's demo)."""
         media.play(self.prompts.get(GREETING))
         frames: collections.deque[CallerFrame] = collections.deque(maxlen=1500)  # 30 s
+        first: list[CallerFrame] = []  # the call's first frame: media time 0
+        digits = 0
 
         async def record() -> None:
             while (frame := await media.audio.get()) is not None:
+                if not first:
+                    first.append(frame)
                 frames.append(frame)
+
+        def media_ms(frame_index: int, *, end: bool = False) -> float | None:
+            """Media time of a frame (its end with ``end``) from the first RTP packet, in ms.
+
+            Read from RTP timestamps (8 per ms for G.711), not tick counts, which drift from
+            the caller's stream whenever the jitter buffer drops or holds a frame.
+            """
+            found = [f for f in frames if f.frame_index == frame_index]
+            if not first or not found:
+                return None
+            samples = ts_diff(found[0].timestamp, first[0].timestamp)
+            return (samples + (len(found[0].pcm) if end else 0)) / 8.0
 
         recorder = asyncio.create_task(record())
         try:
@@ -339,9 +376,18 @@ class Server:
                     utterance = [f.pcm for f in frames
                                  if event.start_frame <= f.frame_index < event.end_frame]
                     log.info("utterance", call_id=call_id,
-                             duration_ms=(event.end_frame - event.start_frame) * 20)
+                             duration_ms=(event.end_frame - event.start_frame) * 20,
+                             start_ms=media_ms(event.start_frame),
+                             end_ms=media_ms(event.end_frame - 1, end=True))
                     if utterance:
                         media.play(np.concatenate(utterance))
+                elif isinstance(event, DtmfDigit):
+                    # Keys a patient types can be PHI (a date of birth): the digit itself
+                    # only at debug level.
+                    digits += 1
+                    log.info("dtmf", call_id=call_id, source=event.source, count=digits)
+                    log.debug("dtmf_digit", call_id=call_id, source=event.source,
+                              digit=event.digit)
                 else:
                     log.debug("media_event", call_id=call_id, kind=type(event).__name__)
         finally:
@@ -354,6 +400,21 @@ class Server:
         except SipParseError as exc:
             return exc
         return negotiate(description, media)
+
+
+def _media_peer(sdp_address: str, signalling_host: str) -> tuple[str, bool]:
+    """Which host may send us RTP, and whether we may send to it before it does.
+
+    Only an IP literal that is the signalling peer itself is trusted at once. Another IP is
+    latched when its first packet arrives (media servers of a trunk often differ from its
+    SIP servers). A host name is never resolved: media is then latched from the signalling
+    peer's address.
+    """
+    try:
+        ipaddress.ip_address(sdp_address)
+    except ValueError:
+        return signalling_host, False
+    return sdp_address, sdp_address == signalling_host
 
 
 def _refusal(result: Rejection | SipParseError) -> tuple[int, str]:

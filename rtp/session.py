@@ -60,6 +60,10 @@ class SessionConfig:
     clock_rate_hz: int = 8000
     remote_rtp: Address | None = None
     remote_rtcp: Address | None = None
+    # Send to the SDP address before the peer's first packet arrives. The runtime allows it
+    # only when the SDP names the host the signalling came from (the trunk): anything else
+    # waits for latching, so an SDP cannot aim our RTP at a third party (reflection).
+    send_before_latch: bool = True
     rtcp_interval_s: float = 5.0
     wall_offset_s: float = 0.0  # Unix time minus loop time, for NTP timestamps in SRs
     jitter: JitterConfig = field(default_factory=JitterConfig)
@@ -197,7 +201,9 @@ class MediaSession:
     # ----------------------------------------------------------------- sending
     @property
     def destination(self) -> Address | None:
-        """Where our RTP goes: the latched source, else the SDP address."""
+        """Where our RTP goes: the latched source, else (if allowed) the SDP address."""
+        if self.latch.latched is None and not self.config.send_before_latch:
+            return None
         return self.latch.destination()
 
     def send_audio(self, payload: bytes, talkspurt_start: bool, now: float) -> bytes:
@@ -234,7 +240,9 @@ class MediaSession:
 
     @property
     def rtcp_destination(self) -> Address | None:
-        """Where RTCP goes: the latched RTCP source, else the SDP's (RTP port + 1)."""
+        """Where RTCP goes: the latched RTCP source, else (if allowed) the SDP's RTP port + 1."""
+        if self._rtcp_latch.latched is None and not self.config.send_before_latch:
+            return None
         return self._rtcp_latch.destination()
 
     def _compound(self, now: float, *, bye: bool) -> bytes:

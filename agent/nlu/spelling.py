@@ -214,7 +214,7 @@ def _pieces(toks: Sequence[str]) -> list[_Piece] | None:
             out.append(_Piece((got[0],)))
             i = got[1]
             continue
-        if tok.isalpha() and tok.isascii() and len(tok) <= 4 and tok not in _WORDS:
+        if tok.isalpha() and tok.isascii() and len(tok) <= 3 and tok not in _WORDS:
             out.append(_Piece((tok,)))  # a recogniser wrote letters as one word: "abc"
             i += 1
             continue
@@ -223,7 +223,10 @@ def _pieces(toks: Sequence[str]) -> list[_Piece] | None:
 
 
 #: Short real words never taken as a run of letters in an ID.
-_WORDS = frozenset({"the", "and", "is", "it's", "my", "then", "dash", "that", "its", "it"})
+_WORDS = frozenset(
+    {"the", "and", "is", "my", "its", "it", "am", "was", "are", "um", "uh", "so", "ok"}
+    | {"yes", "no", "not", "id", "for", "to", "too", "of", "on", "in", "hmm", "er", "ah"}
+)
 
 #: At most this many "oh"s are tried both ways (2**8 readings); beyond that, zeros.
 _MAX_AMBIGUOUS = 8

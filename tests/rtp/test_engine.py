@@ -291,7 +291,9 @@ def test_marker_at_each_talkspurt_start_and_continuous_numbering_across_silence(
 UTTERANCES = ("Hello, I would like to book an appointment.", "Yes.", "My date of birth is May 4th.")
 
 
-def caller_speech(gaps_ms: tuple[float, ...]) -> tuple[NDArray[np.int16], list[tuple[float, float]]]:
+def caller_speech(
+    gaps_ms: tuple[float, ...],
+) -> tuple[NDArray[np.int16], list[tuple[float, float]]]:
     """The utterances after each gap, on a line; the true spans in ms from the start."""
     parts: list[NDArray[np.int16]] = []
     spans: list[tuple[float, float]] = []
