@@ -11,8 +11,9 @@ the absolute schedule). Per tick:
    (`dsp.plc.Concealer`), and the first real frame after it is cross-faded in.
 3. *Analyse*: frame levels are computed for the whole batch; webrtcvad is consulted only for
    frames above the energy gate. Per call, the `Vad` hysteresis, the `Endpointer` (turn
-   start/end), the `BargeInDetector` (with the `EchoGuard` while we play) and, for calls
-   that did not negotiate RFC 4733, in-band DTMF (`DtmfToneDetector`) run on that frame.
+   start/end), the `BargeInDetector` (with the `EchoGuard` while we play, re-seeded when
+   the jitter buffer slips a frame and so moves the echo) and, for calls that did not
+   negotiate RFC 4733, in-band DTMF (`DtmfToneDetector`) run on that frame.
    A quiet call with no turn in progress skips all of that (the common case).
 4. *Send*: each call's next outgoing frame (a prompt queued with `play`, else silence) is
    encoded in one batch and stamped by its session (continuous timestamps and sequence
@@ -40,13 +41,14 @@ from dsp.endpoint import EndpointConfig, Endpointer, SpeechEnded, SpeechStarted
 from dsp.g711 import ALAW_TO_PCM, PCM_TO_ALAW, PCM_TO_ULAW, ULAW_TO_PCM, G711Law
 from dsp.plc import Concealer
 from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
-from rtp.jitter import Frame, Gap
+from rtp.jitter import Frame, Gap, GapReason
 from rtp.latching import Address
 from rtp.session import MediaSession
 
 FRAME_SAMPLES = 160
 _DECODE = np.concatenate([ULAW_TO_PCM, ALAW_TO_PCM]).astype(np.int16)
 _ECHO_TAIL_FRAMES = 10  # keep feeding the echo guard 200 ms past a prompt (its max delay)
+_ECHO_SENT_FRAMES = 12  # frames that cover the echo guard's history (200 ms + taps + a frame)
 _FULL_SCALE_SQ = 32768.0**2
 
 
@@ -144,9 +146,11 @@ class _Channel:
         "inband",
         "law",
         "law_offset",
+        "media_offset",
         "outgoing",
         "pending",
         "scorer",
+        "sent",
         "session",
         "speaking",
         "stopped",
@@ -178,6 +182,11 @@ class _Channel:
         self.turn_open = False
         self.stopped = False
         self.echo_tail = 0
+        # What the echo guard was fed (its whole reach), to re-seed it after a playout slip.
+        self.sent: collections.deque[NDArray[np.int16]] = collections.deque(
+            maxlen=_ECHO_SENT_FRAMES
+        )
+        self.media_offset: int | None = None  # caller's RTP timestamp minus our frame clock
 
 
 class _NoScorer:
@@ -293,6 +302,8 @@ class MediaEngine:
                     )
                 )
             item = channel.session.playout(now)
+            if isinstance(item, Frame) or (isinstance(item, Gap) and item.reason is GapReason.LOST):
+                self._track_slip(channel, item.timestamp)
             if item is not None:
                 stamps[channel.call_id] = item.timestamp
             if isinstance(item, Frame) and len(item.payload) == FRAME_SAMPLES:
@@ -325,6 +336,25 @@ class MediaEngine:
                 channel.frame_index, frame, stamps[channel.call_id], channel.call_id in concealed
             )
         return out
+
+    @staticmethod
+    def _track_slip(channel: _Channel, timestamp: int) -> None:
+        """Re-seed the echo guard when playout slips against our clock.
+
+        The jitter buffer drops or inserts whole frames to adapt its delay (and a resync
+        re-anchors it); each such slip moves the echo of our prompt by a frame in the
+        received stream. The guard's smoothed delay statistics would take ~20 frames to
+        follow, and every one of those frames would look like the caller talking (a false
+        barge-in). A fresh guard fed the recent sent audio finds the new delay on the next
+        frame.
+        """
+        offset = (timestamp - channel.frame_index * FRAME_SAMPLES) & 0xFFFFFFFF
+        slipped = channel.media_offset is not None and offset != channel.media_offset
+        channel.media_offset = offset
+        if slipped and channel.echo is not None and (channel.speaking or channel.echo_tail):
+            channel.echo = EchoGuard()
+            for frame in channel.sent:
+                channel.echo.observe_sent(frame)
 
     def _analyse(
         self, received: list[tuple[_Channel, NDArray[np.int16]]], result: TickResult
@@ -421,8 +451,11 @@ class MediaEngine:
                 silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
                 for _ in range(_ECHO_TAIL_FRAMES):  # the line was quiet before this prompt
                     echo.observe_sent(silence)
+                    channel.sent.append(silence)
             echo.observe_sent(frame)
+            channel.sent.append(frame)
             channel.echo_tail = _ECHO_TAIL_FRAMES
         elif channel.echo_tail > 0:
             echo.observe_sent(frame)
+            channel.sent.append(frame)
             channel.echo_tail -= 1

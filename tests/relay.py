@@ -159,8 +159,7 @@ class ImpairedPath:
             held.cancelled = True
             behind = due + imp.reorder_gap_s
             item = held.item
-            self._schedule(Forwarded(item.index, item.data, item.arrived_s, behind,
-                                     reordered=True))
+            self._schedule(Forwarded(item.index, item.data, item.arrived_s, behind, reordered=True))
             self._last_due = max(self._last_due, behind)
 
     def _schedule(self, item: Forwarded) -> _Pending:
@@ -188,9 +187,7 @@ class ImpairedPath:
         return out
 
 
-def rfc3550_jitter(
-    arrivals: Iterable[tuple[float, bytes]], clock_rate_hz: int = 8000
-) -> float:
+def rfc3550_jitter(arrivals: Iterable[tuple[float, bytes]], clock_rate_hz: int = 8000) -> float:
     """The RFC 3550 A.8 interarrival jitter a receiver computes, in seconds.
 
     Args:
@@ -227,19 +224,22 @@ class UdpRelay:
 
     Use ``async with UdpRelay(target, forward=Impairment(...)) as relay``; send to
     ``relay.front_port``. Replies from ``target`` go back to the last caller address.
-    ``sent_log`` records the real send time of each forwarded copy per direction.
+    ``forward_sent`` and ``backward_sent`` record each copy sent with its real send time.
+    ``target`` may be set after `start` (a server often needs ``back_port`` before it
+    binds its own port); datagrams that come earlier are dropped and counted.
     """
 
     def __init__(
         self,
-        target: tuple[str, int],
+        target: tuple[str, int] | None = None,
         *,
         forward: Impairment | None = None,
         backward: Impairment | None = None,
     ) -> None:
-        if target[0] != LOOPBACK:
-            raise ValueError("the relay only talks to 127.0.0.1")
-        self.target = target
+        self._target: tuple[str, int] | None = None
+        if target is not None:
+            self.target = target
+        self.untargeted = 0
         self.forward = ImpairedPath(forward or Impairment())
         self.backward = ImpairedPath(backward or Impairment())
         self.forward_sent: list[tuple[float, bytes]] = []
@@ -249,6 +249,17 @@ class UdpRelay:
         self._back: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def target(self) -> tuple[str, int] | None:
+        """Where the forward path goes (127.0.0.1 only)."""
+        return self._target
+
+    @target.setter
+    def target(self, target: tuple[str, int]) -> None:
+        if target[0] != LOOPBACK:
+            raise ValueError("the relay only talks to 127.0.0.1")
+        self._target = target
 
     @property
     def front_port(self) -> int:
@@ -266,9 +277,11 @@ class UdpRelay:
         """Bind both sockets on 127.0.0.1 (ephemeral ports)."""
         self._loop = asyncio.get_running_loop()
         self._front, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Side(self, True), local_addr=(LOOPBACK, 0))
+            lambda: _Side(self, True), local_addr=(LOOPBACK, 0)
+        )
         self._back, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Side(self, False), local_addr=(LOOPBACK, 0))
+            lambda: _Side(self, False), local_addr=(LOOPBACK, 0)
+        )
 
     def close(self) -> None:
         """Drop whatever waits and close the sockets."""
@@ -291,16 +304,18 @@ class UdpRelay:
         if front:
             self._caller = (addr[0], addr[1])
             self.forward.push(data, now)
-        elif self._caller is not None:
-            self.backward.push(data, now)
+        elif self._caller is not None and addr[:2] == self._target:
+            self.backward.push(data, now)  # only the target's replies go back
         self._flush()
 
     def _flush(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
         for item in self.forward.due(now):
-            if self._back is not None:
-                self._back.sendto(item.data, self.target)
+            if self._back is None or self._target is None:
+                self.untargeted += 1
+            else:
+                self._back.sendto(item.data, self._target)
                 self.forward_sent.append((self._loop.time(), item.data))
         for item in self.backward.due(now):
             if self._front is not None and self._caller is not None:
@@ -309,7 +324,10 @@ class UdpRelay:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadlines = [d for d in (self.forward.next_deadline(), self.backward.next_deadline())
-                     if d is not None]
+        deadlines = [
+            d
+            for d in (self.forward.next_deadline(), self.backward.next_deadline())
+            if d is not None
+        ]
         if deadlines:
             self._timer = self._loop.call_at(min(deadlines), self._flush)

@@ -104,14 +104,14 @@ def detect_intent(text: str) -> Extraction[GlobalIntent]:
     denied = any(t in NEGATIONS for t in toks)
     if not heard and not denied and 0 < len(meaningful) <= KEYWORD_MAX_WORDS:
         for i, tok in enumerate(toks):
-            intent = _KEYWORDS.get(tok)
-            if intent is None or negated(toks, i):
+            keyword = _KEYWORDS.get(tok)
+            if keyword is None or negated(toks, i):
                 continue
             if tok in ("what", "huh") and len(meaningful) > 1:
                 continue  # "what" alone asks to repeat; "what time" is an answer
             if tok == "back" and "go" not in toks:
                 continue
-            heard.append((intent, 0.85 if len(meaningful) > 1 else 0.9))
+            heard.append((keyword, 0.85 if len(meaningful) > 1 else 0.9))
     if not heard:
         return failed(Failure.NOT_FOUND)
     order = list(GlobalIntent)

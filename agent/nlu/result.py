@@ -15,6 +15,8 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+#: Results are read-only, so an ``Extraction[ZipInfo]`` is an ``Extraction[ZipInfo | date]``.
+T_co = TypeVar("T_co", covariant=True)
 
 #: Below this confidence a found value is read back before it is kept.
 CONFIRM_BELOW = 0.9
@@ -33,7 +35,7 @@ class Failure(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Extraction(Generic[T]):
+class Extraction(Generic[T_co]):
     """What one extractor made of one utterance.
 
     Attributes:
@@ -45,11 +47,11 @@ class Extraction(Generic[T]):
         detail: A short machine-readable note (never the caller's words: no PHI).
     """
 
-    value: T | None
+    value: T_co | None
     confidence: float
     needs_confirmation: bool
     failure: Failure | None = None
-    alternatives: tuple[T, ...] = ()
+    alternatives: tuple[T_co, ...] = ()
     detail: str = ""
 
     @property

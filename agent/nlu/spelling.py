@@ -240,5 +240,7 @@ def alphanumeric_candidates(toks: Sequence[str]) -> list[str]:
     ambiguous = sum(1 for p in pieces if len(p.options) > 1)
     if ambiguous > _MAX_AMBIGUOUS:
         return ["".join(p.options[0] for p in pieces).upper()]
-    readings = ("".join(choice).upper() for choice in itertools.product(*(p.options for p in pieces)))
+    readings = (
+        "".join(choice).upper() for choice in itertools.product(*(p.options for p in pieces))
+    )
     return list(dict.fromkeys(readings))

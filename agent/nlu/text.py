@@ -74,7 +74,9 @@ NEGATIONS = frozenset(
 )
 
 #: Words that end a negation's scope ("no fever but my chest hurts").
-SCOPE_ENDS = frozenset({"but", "however", "although", "though", "except", "yet", "and", "now"})
+SCOPE_ENDS = frozenset(
+    {"but", "however", "although", "though", "except", "yet", "and", "now", "just", "only"}
+)
 
 #: How many tokens a negation reaches forward (NegEx uses five; speech is wordier, and
 #: "i don't really have any chest pain" puts four words between the cue and the phrase).
@@ -164,3 +166,16 @@ class PhraseIndex(Generic[L]):
 def title_name(word: str) -> str:
     """Capitalise a name the way it is written: "o'brien" -> "O'Brien", "lee-ann" -> "Lee-Ann"."""
     return re.sub(r"(^|['\- ])([^\W\d_])", lambda m: m.group(1) + m.group(2).upper(), word.lower())
+
+
+def fold_plurals(toks: Sequence[str], vocabulary: frozenset[str]) -> tuple[str, ...]:
+    """Map "headaches" to "headache" and "rashes" to "rash" when only the singular is known."""
+    out: list[str] = []
+    for tok in toks:
+        if tok not in vocabulary and tok.endswith("s"):
+            if tok[:-1] in vocabulary:
+                tok = tok[:-1]
+            elif tok.endswith("es") and tok[:-2] in vocabulary:
+                tok = tok[:-2]
+        out.append(tok)
+    return tuple(out)

@@ -155,7 +155,9 @@ def classify_confirmation(text: str) -> Extraction[Confirmation]:
         return found(Confirmation(Answer.CORRECTION, rest), 0.85)
     has_yes, has_no = "yes" in labels, "no" in labels
     if has_yes and has_no:
-        return failed(Failure.AMBIGUOUS, alternatives=(Confirmation(Answer.YES), Confirmation(Answer.NO)))
+        return failed(
+            Failure.AMBIGUOUS, alternatives=(Confirmation(Answer.YES), Confirmation(Answer.NO))
+        )
     if has_yes or has_no:
         answer = Answer.YES if has_yes else Answer.NO
         return found(Confirmation(answer), 0.97 if not extra else 0.9)

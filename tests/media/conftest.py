@@ -76,7 +76,7 @@ async def open_call() -> AsyncIterator[OpenCall]:
             cname=f"{call_id}@voiceagent.test",
             remote_rtp=Address(LOOPBACK, remote_rtp_port),
             remote_rtcp=Address(LOOPBACK, remote_rtcp_port),
-            **session,  # type: ignore[arg-type]
+            **session,  # type: ignore[arg-type]  # the caller passes SessionConfig fields
         )
         media_session = MediaSession(settings, runtime.loop.time())
         media = runtime.attach(call_id, media_session, G711Law.PCMU)

@@ -25,7 +25,7 @@ from dsp.g711 import ulaw_decode, ulaw_encode
 from rtp.engine import PlayoutDone, PlayoutStopped
 from rtp.packet import RtpPacket
 from tests.dsp.speech import espeak, scale_to_dbfs, speech_span
-from tests.media.conftest import LOOPBACK, InProcessCall, OpenCall
+from tests.media.conftest import LOOPBACK, OpenCall
 
 FRAME = 160
 RATE = 8000
@@ -84,12 +84,13 @@ class EchoingPhone(asyncio.DatagramProtocol):
         if packet.marker and self.prompt_start is None:
             self.prompt_start = packet.timestamp
         ts = packet.timestamp
-        echo = self._by_ts.get((ts - ECHO_DELAY) & 0xFFFFFFFF)
-        later = self._by_ts.get((ts - ECHO_DELAY + FRAME) & 0xFFFFFFFF)
+        back = -(-ECHO_DELAY // FRAME) * FRAME  # the frames the 60 ms echo path reaches into
+        first = self._by_ts.get((ts - back) & 0xFFFFFFFF)
+        second = self._by_ts.get((ts - back + FRAME) & 0xFFFFFFFF)
         out = np.zeros(FRAME, dtype=np.float64)
-        if echo is not None and later is not None:  # a 60 ms path straddles two frames
-            shift = ECHO_DELAY % FRAME
-            out += ECHO_GAIN * np.concatenate([echo[FRAME - shift :], later[: FRAME - shift]])
+        if first is not None and second is not None:
+            start = back - ECHO_DELAY
+            out += ECHO_GAIN * np.concatenate([first, second])[start : start + FRAME]
         if self.speech is not None and self.prompt_start is not None:
             # caller speech whose first audible sample lands at prompt start + ONSET_S
             start = (ts - self.prompt_start) & 0xFFFFFFFF
@@ -100,8 +101,13 @@ class EchoingPhone(asyncio.DatagramProtocol):
                 chunk[lo - pos : hi - pos] = self.speech[lo:hi]
                 out += chunk
         codes = ulaw_encode(np.clip(np.round(out), -32768, 32767).astype(np.int16))
-        reply = RtpPacket(payload_type=0, sequence_number=self._seq, timestamp=ts,
-                          ssrc=0xCA11E4, payload=codes.tobytes())
+        reply = RtpPacket(
+            payload_type=0,
+            sequence_number=self._seq,
+            timestamp=ts,
+            ssrc=0xCA11E4,
+            payload=codes.tobytes(),
+        )
         self._seq = (self._seq + 1) & 0xFFFF
         assert self.transport is not None
         self.transport.sendto(bytes(reply), addr)
@@ -116,24 +122,18 @@ class Outcome:
 
 
 async def play_prompt_to(open_call: OpenCall, phone: EchoingPhone) -> Outcome:
+    """Settle for 1 s, play the prompt, run until it is done or stopped (bounded), hang up."""
     loop = asyncio.get_running_loop()
     prompt = prompt_pcm()
     transport, _ = await loop.create_datagram_endpoint(lambda: phone, local_addr=(LOOPBACK, 0))
-    rtcp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                  local_addr=(LOOPBACK, 0))
-    call: InProcessCall | None = None
+    rtcp, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=(LOOPBACK, 0)
+    )
+    events: list[object] = []
     try:
-        call = open_call(transport.get_extra_info("sockname")[1],
-                         rtcp.get_extra_info("sockname")[1])
-        events: list[object] = []
-
-        async def wait_for(kinds: tuple[type, ...], timeout: float) -> None:
-            async def until() -> None:
-                async for event in call.media.iter_events():
-                    events.append(event)
-                    if isinstance(event, kinds):
-                        return
-            await asyncio.wait_for(until(), timeout)
+        call = open_call(
+            transport.get_extra_info("sockname")[1], rtcp.get_extra_info("sockname")[1]
+        )
 
         async def discard_audio() -> None:
             while await call.media.audio.get() is not None:
@@ -145,11 +145,14 @@ async def play_prompt_to(open_call: OpenCall, phone: EchoingPhone) -> Outcome:
                 break
             await asyncio.sleep(0.02)
         call.media.play(prompt)
-        await wait_for((PlayoutDone, PlayoutStopped), timeout=PROMPT_S + 3.0)
+        async with asyncio.timeout(PROMPT_S + 3.0):
+            async for event in call.media.iter_events():
+                events.append(event)
+                if isinstance(event, PlayoutDone | PlayoutStopped):
+                    break
         await asyncio.sleep(0.3)  # the packets after the stop, for the record
         while not call.media.events.empty():
-            event = call.media.events.get_nowait()
-            if event is not None:
+            if (event := call.media.events.get_nowait()) is not None:
                 events.append(event)
         call.detach()
         audio.cancel()
@@ -173,8 +176,11 @@ async def test_the_prompt_stops_within_120_ms_of_the_callers_speech_onset(
     phone = outcome.phone
     assert phone.prompt_start is not None, "the prompt's first packet carries the marker bit"
     # RTP timestamps relative to the prompt's first packet (the server's start is random)
-    after = [(rel, h) for h in phone.heard
-             if (rel := (h.timestamp - phone.prompt_start) & 0xFFFFFFFF) < 10**7]
+    after = [
+        (rel, h)
+        for h in phone.heard
+        if (rel := (h.timestamp - phone.prompt_start) & 0xFFFFFFFF) < 10**7
+    ]
     onset_rel = round(ONSET_S * RATE)
     last_prompt = max(rel for rel, h in after if loud(h.pcm))
     stop_units = last_prompt - onset_rel  # the last prompt packet's timestamp past the onset
@@ -183,8 +189,10 @@ async def test_the_prompt_stops_within_120_ms_of_the_callers_speech_onset(
     # the prompt itself was still talking 120 ms after the onset: stopping it is the server's doing
     still_talking = outcome.prompt[round(ONSET_S * RATE) + LIMIT + FRAME :][: 3 * FRAME]
     assert np.abs(still_talking.astype(np.int32)).max() > 300
-    print(f"\nbarge-in: last prompt packet {stop_units / 8:.1f} ms after the onset "
-          f"(limit 120 ms); events {outcome.events}; {time.monotonic() - began:.1f} s")
+    print(
+        f"\nbarge-in: last prompt packet {stop_units / 8:.1f} ms after the onset "
+        f"(limit 120 ms); events {outcome.events}; {time.monotonic() - began:.1f} s"
+    )
     assert len(barge) == 1 and stopped and stopped[0].reason == "barge_in"
     assert stop_units <= LIMIT
     assert not any(loud(h.pcm) for rel, h in after if rel > last_prompt)

@@ -25,15 +25,17 @@ from dsp.endpoint import SpeechEnded, SpeechStarted
 from dsp.g711 import ulaw_decode, ulaw_encode
 from rtp.engine import CallerFrame
 from rtp.pacer import RtpStreamWriter
-from rtp.packet import RtpPacket
 from rtp.rtcp import Bye, ReceiverReport, ReportBlock, SenderReport, parse_rtcp_compound
+from rtp.transport import CallMedia
 from tests.dsp.speech import Span, espeak, ms_to_samples, scale_to_dbfs, speech_span
 from tests.media.conftest import LOOPBACK, OpenCall
 from tests.relay import ImpairedPath, Impairment, UdpRelay, rfc3550_jitter
 
 FRAME = 160
 PTIME_S = 0.020
-IMPAIRED = Impairment(loss=0.05, jitter_s=0.040, reorder=0.02, seed=60)  # 532 packets: 26 lost, 10 reordered
+IMPAIRED = Impairment(
+    loss=0.05, jitter_s=0.040, reorder=0.02, seed=60
+)  # 532 packets: 26 lost, 10 reordered
 
 
 # -- the relay itself, on a virtual clock --------------------------------------------------------
@@ -104,11 +106,45 @@ def test_expected_jitter_of_a_steady_stream_is_zero_and_grows_with_spread() -> N
     rng = np.random.default_rng(1)
     spread = rng.uniform(0, 0.040, 5000)
     writer = RtpStreamWriter(ssrc=1, initial_seq=0, initial_timestamp=0)
-    arrivals = [(i * PTIME_S + float(d), writer.packet(b"\xff" * FRAME, 0, False))
-                for i, d in enumerate(spread)]
+    arrivals = [
+        (i * PTIME_S + float(d), writer.packet(b"\xff" * FRAME, 0, False))
+        for i, d in enumerate(spread)
+    ]
     arrivals.sort(key=lambda a: a[0])
     # iid U(0, w) delays: E|D| = w / 3 (reordering included, as A.8 counts arrival order)
     assert rfc3550_jitter(arrivals) == pytest.approx(0.040 / 3, rel=0.15)
+
+
+async def test_the_relay_shell_forwards_both_ways_on_loopback_and_delays_as_told() -> None:
+    loop = asyncio.get_running_loop()
+    server_transport, server = await loop.create_datagram_endpoint(
+        Collector, local_addr=(LOOPBACK, 0)
+    )
+    caller_transport, caller = await loop.create_datagram_endpoint(
+        Collector, local_addr=(LOOPBACK, 0)
+    )
+    target = server_transport.get_extra_info("sockname")[:2]
+    try:
+        async with UdpRelay(target, forward=Impairment(delay_s=0.030)) as relay:
+            for i in range(5):
+                caller_transport.sendto(bytes([i]), (LOOPBACK, relay.front_port))
+            for _ in range(50):  # bounded wait for the delayed datagrams
+                if len(server.datagrams) == 5:
+                    break
+                await asyncio.sleep(0.01)
+            server_transport.sendto(b"reply", (LOOPBACK, relay.back_port))
+            for _ in range(50):
+                if caller.datagrams:
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        server_transport.close()
+        caller_transport.close()
+    assert [d for _, d in server.datagrams] == [bytes([i]) for i in range(5)]
+    assert [d for _, d in caller.datagrams] == [b"reply"]
+    assert all(f.released_s - f.arrived_s == pytest.approx(0.030) for f in relay.forward.log)
+    with pytest.raises(ValueError, match="127.0.0.1"):
+        UdpRelay(("192.0.2.1", 5004))
 
 
 # -- a call through the relay (tier 3) -----------------------------------------------------------
@@ -123,8 +159,10 @@ class Utterance:
 
 def caller_stream() -> tuple[NDArray[np.int16], list[Utterance]]:
     """0.6 s quiet, two sentences 1.5 s apart, 1.5 s quiet: about 9 s, 450 packets."""
-    texts = ["My date of birth is the fourth of July, nineteen eighty two.",
-             "I take aspirin every morning and something for my blood pressure."]
+    texts = [
+        "My date of birth is the fourth of July, nineteen eighty two.",
+        "I take aspirin every morning and something for my blood pressure.",
+    ]
     pieces: list[NDArray[np.int16]] = [np.zeros(ms_to_samples(600), np.int16)]
     utterances: list[Utterance] = []
     for text in texts:
@@ -143,10 +181,10 @@ class PacedSender(asyncio.DatagramProtocol):
     def __init__(self, payloads: list[bytes], destination: tuple[str, int]) -> None:
         self.payloads = payloads
         self.destination = destination
-        self.writer = RtpStreamWriter(ssrc=0x5EED1234, initial_seq=65500,
-                                      initial_timestamp=0xFFFFF000)  # both wrap mid-call
+        self.writer = RtpStreamWriter(
+            ssrc=0x5EED1234, initial_seq=65500, initial_timestamp=0xFFFFF000
+        )  # both wrap mid-call
         self.received: list[bytes] = []
-        self.sent_at: list[float] = []
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -160,7 +198,6 @@ class PacedSender(asyncio.DatagramProtocol):
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self.transport.sendto(self.writer.packet(self.payloads[n], 0, n == 0), self.destination)
-        self.sent_at.append(loop.time())
         if n + 1 < len(self.payloads):
             loop.call_at(self.start + (n + 1) * PTIME_S, self._send, n + 1)
         elif not self.done.done():
@@ -184,11 +221,7 @@ class CallRecord:
     events: list[object] = field(default_factory=list)
 
 
-async def drain(call_media: object, record: CallRecord) -> None:
-    from rtp.transport import CallMedia
-
-    assert isinstance(call_media, CallMedia)
-
+async def drain(call_media: CallMedia, record: CallRecord) -> None:
     async def audio() -> None:
         while (frame := await call_media.audio.get()) is not None:
             record.frames.append(frame)
@@ -216,10 +249,9 @@ async def test_speech_through_loss_jitter_and_reordering_plays_on_and_rtcp_tells
     stream, utterances = caller_stream()
     codes = ulaw_encode(stream)
     payloads = [codes[i : i + FRAME].tobytes() for i in range(0, len(codes), FRAME)]
-    rtcp_in, rtcp_sink = await loop.create_datagram_endpoint(
-        Collector, local_addr=(LOOPBACK, 0))
+    rtcp_in, rtcp_sink = await loop.create_datagram_endpoint(Collector, local_addr=(LOOPBACK, 0))
     # the relay's back port is only known once it is bound, and the call needs it
-    relay = UdpRelay((LOOPBACK, 9), forward=IMPAIRED)  # target fixed up below
+    relay = UdpRelay(forward=IMPAIRED)  # its target is the call's port, bound below
     await relay.start()
     call = open_call(relay.back_port, rtcp_in.get_extra_info("sockname")[1], rtcp_interval_s=1.0)
     relay.target = (LOOPBACK, call.rtp_port)
@@ -227,8 +259,8 @@ async def test_speech_through_loss_jitter_and_reordering_plays_on_and_rtcp_tells
     drainer = asyncio.create_task(drain(call.media, record))
     try:
         sender_transport, sender = await loop.create_datagram_endpoint(
-            lambda: PacedSender(payloads, (LOOPBACK, relay.front_port)),
-            local_addr=(LOOPBACK, 0))
+            lambda: PacedSender(payloads, (LOOPBACK, relay.front_port)), local_addr=(LOOPBACK, 0)
+        )
         await asyncio.wait_for(sender.done, timeout=len(payloads) * PTIME_S + 5.0)
         # let the jitter buffer drain: wait (bounded) for a frame past the last one sent
         needed = len(payloads) + 10
@@ -240,8 +272,11 @@ async def test_speech_through_loss_jitter_and_reordering_plays_on_and_rtcp_tells
         jitter_stats = call.session.jitter.stats()
         call.detach()
         for _ in range(100):
-            if any(isinstance(p, Bye) for _, d in rtcp_sink.datagrams
-                   for p in parse_rtcp_compound(d).packets):
+            if any(
+                isinstance(p, Bye)
+                for _, d in rtcp_sink.datagrams
+                for p in parse_rtcp_compound(d).packets
+            ):
                 break
             await asyncio.sleep(0.01)
         await asyncio.wait_for(drainer, timeout=2.0)
@@ -306,10 +341,12 @@ async def test_speech_through_loss_jitter_and_reordering_plays_on_and_rtcp_tells
     assert rr_loss == pytest.approx(relay_loss, rel=0.2)
     assert rr_jitter_ms == pytest.approx(expected_jitter_ms, rel=0.2)
     assert any(b.fraction_lost > 0 for b in blocks)
-    print(f"\nrelay: {counters}\njitter buffer: {jitter_stats}\n"
-          f"concealed {concealed} of {last_real + 1} frames, relay lost {lost}\n"
-          f"turns: {findings}\n"
-          f"loss: relay {relay_loss:.4f}, report() {server_loss:.4f}, RR {rr_loss:.4f}; "
-          f"jitter: relay A.8 {expected_jitter_ms:.2f} ms, report() "
-          f"{report.received_jitter_ms:.2f} ms, RR {rr_jitter_ms:.2f} ms; "
-          f"{len(blocks)} report blocks; {time.monotonic() - began:.1f} s")
+    print(
+        f"\nrelay: {counters}\njitter buffer: {jitter_stats}\n"
+        f"concealed {concealed} of {last_real + 1} frames, relay lost {lost}\n"
+        f"turns: {findings}\n"
+        f"loss: relay {relay_loss:.4f}, report() {server_loss:.4f}, RR {rr_loss:.4f}; "
+        f"jitter: relay A.8 {expected_jitter_ms:.2f} ms, report() "
+        f"{report.received_jitter_ms:.2f} ms, RR {rr_jitter_ms:.2f} ms; "
+        f"{len(blocks)} report blocks; {time.monotonic() - began:.1f} s"
+    )

@@ -104,6 +104,16 @@ def test_relatches_after_the_source_falls_silent() -> None:
     assert session.destination == moved
 
 
+def test_an_sdp_naming_a_third_party_gets_nothing_until_the_peer_sends() -> None:
+    session = make_session(send_before_latch=False)
+    assert session.destination is None and session.rtcp_destination is None
+    session.receive_rtp(audio(0), NAT_PORT, now=0.0)
+    assert session.destination == NAT_PORT
+    assert session.rtcp_destination is None  # RTCP latches on its own socket
+    session.receive_rtcp(bytes(ReceiverReport(PEER_SSRC)), SDP_RTCP, now=0.1)
+    assert session.rtcp_destination == SDP_RTCP
+
+
 def test_without_an_sdp_address_nothing_latches() -> None:
     session = make_session(remote_rtp=None, remote_rtcp=None)
     session.receive_rtp(audio(0), NAT_PORT, now=0.0)
