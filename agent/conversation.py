@@ -266,7 +266,8 @@ class Conversation:
 
     def ended_at(self, now: float) -> datetime:
         """Wall time for ``now``."""
-        return self._started + timedelta(seconds=now - (self._t0 or now))
+        t0 = self._t0 if self._t0 is not None else now
+        return self._started + timedelta(seconds=now - t0)
 
     def _current_listen(self) -> Listen:
         q = self.question()

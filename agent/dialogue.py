@@ -48,6 +48,9 @@ def on_answer(conv: Conversation, text: str, confidence: float, now: float, *,
         if flag is not None:
             return urgent(conv, flag, now)
         intent = nlu.intent(text)
+        in_summary = conv.cursor.mode is Mode.SPECIAL and conv.cursor.special == "summary"
+        if intent is nlu.Intent.GOODBYE and in_summary:
+            return finish_phase(conv, now)  # "that's all, thanks": nothing left to correct
         if intent is not None:
             return on_intent(conv, intent, now)
     cursor = conv.cursor

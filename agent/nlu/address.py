@@ -223,7 +223,10 @@ def extract_address(text: str) -> Extraction[Address]:
     if not words and zip_code is None:
         return failed(Failure.NOT_FOUND)
     tail = " ".join(p for p in (state, zip_code) if p)
-    tag = _tag(" ".join(words) + (", " + tail if tail else ""))
+    body = " ".join(words)
+    # usaddress's CRF is sensitive to the comma before the state: parse both ways, keep the
+    # reading that looks most like an address.
+    tag = max((_tag(f"{body}, {tail}"), _tag(f"{body} {tail}")), key=_plausibility)
     street = " ".join(_fmt(tag[k]) for k in _STREET_KEYS if tag.get(k)) or None
     city_said = tag.get("PlaceName")
     address = Address(
@@ -234,6 +237,26 @@ def extract_address(text: str) -> Extraction[Address]:
         zip_code=zip_code,
     )
     return _check(address)
+
+
+_STREET_WORDS = frozenset(
+    {"st", "street", "ave", "avenue", "rd", "road", "dr", "drive", "ln", "lane", "blvd", "way"}
+    | {"apartment", "apt", "unit", "suite", "number", "court", "ct", "place", "pl"}
+)
+
+
+def _plausibility(tag: Mapping[str, str]) -> int:
+    score = 2 * ("AddressNumber" in tag) + ("StreetName" in tag) + ("StreetNamePostType" in tag)
+    place = tag.get("PlaceName", "")
+    words = place.split()
+    if place and not any(w.isdigit() or w in _STREET_WORDS for w in words):
+        score += 1
+    elif place:
+        score -= 2
+    state = tag.get("StateName", "")
+    if state and not state.isalpha():
+        score -= 3
+    return score
 
 
 def _tag(line: str) -> dict[str, str]:

@@ -25,11 +25,11 @@ from datetime import date
 from enum import Enum
 
 from agent.nlu.address import Address, ZipInfo, extract_address, extract_state, extract_zip
-from agent.nlu.dates import MONTHS, extract_date_of_birth, extract_partial_date
+from agent.nlu.dates import MONTHS, PartialDate, extract_date_of_birth, extract_partial_date
 from agent.nlu.demographics import NamePart, PersonName, extract_name
 from agent.nlu.emergency_contact import EmergencyContact, extract_emergency_contact
 from agent.nlu.insurance import Payer, extract_member_id, match_payer
-from agent.nlu.numbers import spoken_digits
+from agent.nlu.numbers import find_atoms, spoken_digits
 from agent.nlu.pharmacy import Pharmacy, extract_pharmacy
 from agent.nlu.phone import PhoneNumber, extract_phone
 from agent.nlu.result import Extraction, Failure, failed, found
@@ -204,7 +204,7 @@ def _dob(words: str, ctx: CorrectionContext) -> Extraction[date]:
     full = extract_date_of_birth(words, ctx.today)
     if full.value is not None or ctx.date_of_birth is None:
         return full
-    partial = extract_partial_date(words).value
+    partial = extract_partial_date(words).value or _year_only(words, ctx.today)
     if partial is None:
         return full
     old = ctx.date_of_birth
@@ -215,6 +215,17 @@ def _dob(words: str, ctx: CorrectionContext) -> Extraction[date]:
     if merged > ctx.today:
         return failed(Failure.OUT_OF_RANGE)
     return found(merged, 0.85, confirm=True, detail="merged")
+
+
+def _year_only(words: str, today: date) -> PartialDate | None:
+    """ "born in eighty five" -> year 1985 (two-digit years: the latest not in the future)."""
+    atoms = [a for a in find_atoms(tokens(words)) if not a.ordinal]
+    if len(atoms) != 1 or len(atoms[0].digits) not in (2, 4):
+        return None
+    year = atoms[0].value
+    if len(atoms[0].digits) == 2:
+        year += 2000 if 2000 + year <= today.year else 1900
+    return PartialDate(None, None, year)
 
 
 def _by_shape(words: str, ctx: CorrectionContext) -> Extraction[Correction]:

@@ -103,7 +103,7 @@ def extract_phone(text: str, caller_id: str | None = None) -> Extraction[PhoneNu
     """
     runs = digit_runs(tokens(text))
     digits = "".join(r.digits for r in runs)
-    if not digits and wants_caller_id(text):
+    if len(digits) < 7 and wants_caller_id(text):  # "the one i'm calling from" has a "one"
         number = parse_phone(caller_id, PhoneSource.CALLER_ID) if caller_id else None
         if number is None:
             return failed(Failure.UNAVAILABLE, detail="caller_id")
