@@ -73,6 +73,23 @@ class Settings(BaseSettings):
         default_factory=dict, description="Digest users as a JSON/TOML table {user: password}."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning or error.")
+    app: str = Field(
+        "intake",
+        description="What answered calls get: 'intake' (the patient intake conversation) or "
+        "'echo' (a greeting, then each utterance played back: a media path check).",
+    )
+    data_dir: str = Field(
+        "voiceagent-data",
+        description="Directory for the records database (intakes and the callers' audio).",
+    )
+    clinic_name: str = Field("the clinic", description="Clinic name the agent says.")
+    transfer_target: str | None = Field(
+        None, description="SIP URI of staff for 'talk to a person' and urgent transfers "
+        "(REFER); without it the agent takes a callback message."
+    )
+    calendar_file: str | None = Field(
+        None, description="YAML file of weekly appointment times (default: the demo calendar)."
+    )
 
     @field_validator("sip_host", "public_address")
     @classmethod
@@ -89,6 +106,13 @@ class Settings(BaseSettings):
     @classmethod
     def _port_range(cls, value: str) -> str:
         PortRange.parse(value)
+        return value
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str) -> str:
+        if value not in ("intake", "echo"):
+            raise ValueError("must be intake or echo")
         return value
 
     @field_validator("log_level")

@@ -14,24 +14,29 @@ so it lives here in the shell rather than in the sans-I/O `UserAgent`.
 from __future__ import annotations
 
 import asyncio
-import collections
 import ipaddress
 import secrets
 import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-import numpy as np
 import structlog
 
+from agent.calendar import DEFAULT_CALENDAR, Calendar
+from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
+from agent.conversation import Conversation, ConversationConfig
+from agent.echo_call import run_echo
+from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
-from dsp.endpoint import SpeechEnded
+from agent.providers.embedded import make_embedded_stt
+from agent.records import SqliteRecords
+from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
-from rtp.engine import CallerFrame, DtmfDigit
 from rtp.latching import Address as MediaAddress
 from rtp.ports import PortAllocator, PortsExhausted
-from rtp.seq import ts_diff
 from rtp.session import MediaSession, SessionConfig
 from rtp.transport import CallMedia, MediaRuntime
 from sip.auth import DigestVerifier
@@ -76,6 +81,7 @@ class ActiveCall:
     media: LocalMedia
     answer: Answer | None = None
     signalling_host: str = ""  # the IP the INVITE came from (the trunk)
+    caller_id: str | None = None  # PHI: never logged
     answer_timer: asyncio.TimerHandle | None = None  # pending delayed answer, while ringing
     channel: CallMedia | None = None
     task: asyncio.Task[None] | None = None
@@ -111,6 +117,9 @@ class Server:
         self.endpoint: SipEndpoint | None = None
         self.media: MediaRuntime | None = None
         self.prompts = PromptCache()
+        self.store: StateStore = MemoryStore()
+        self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
+        self._call_services: CallServices | None = None
         self.stopped = asyncio.Event()
         self.completed_calls = 0
 
@@ -190,7 +199,8 @@ class Server:
         )
         if not event.offer:
             # Offerless INVITE (RFC 3264 §4): our offer goes in the 200, the answer in ACK.
-            call = ActiveCall(event.call_id, port, media, signalling_host=event.source.host)
+            call = ActiveCall(event.call_id, port, media, signalling_host=event.source.host,
+                              caller_id=_caller_id(event))
             self.calls[event.call_id] = call
             self._answer_or_ring(call, str(build_offer(media)).encode(), now,
                                  branch=event.request.top_via().branch, offer="ours")
@@ -203,7 +213,8 @@ class Server:
             self.ua.reject(event.call_id, status, now,
                            headers=(("Warning", f'304 voiceagent "{reason}"'),))
             return
-        call = ActiveCall(event.call_id, port, media, result, signalling_host=event.source.host)
+        call = ActiveCall(event.call_id, port, media, result, signalling_host=event.source.host,
+                          caller_id=_caller_id(event))
         self.calls[event.call_id] = call
         self._answer_or_ring(call, str(result.sdp).encode(), now,
                              branch=event.request.top_via().branch, codec=result.codec.name,
@@ -342,56 +353,56 @@ class Server:
         law = G711Law.PCMA if answer.codec.name.upper() == "PCMA" else G711Law.PCMU
         session = MediaSession(config, loop.time())
         call.channel = self.media.attach(call.call_id, session, law)
-        call.task = loop.create_task(self._echo(call.call_id, call.channel))
+        if self.settings.app == "echo":
+            coro = run_echo(call.call_id, call.channel, self.prompts.get(GREETING))
+        else:
+            coro = self._intake(call, call.channel)
+        call.task = loop.create_task(coro)
 
-    async def _echo(self, call_id: str, media: CallMedia) -> None:
-        """Greet, then play each caller utterance back after endpointing (issue 3's demo)."""
-        media.play(self.prompts.get(GREETING))
-        frames: collections.deque[CallerFrame] = collections.deque(maxlen=1500)  # 30 s
-        first: list[CallerFrame] = []  # the call's first frame: media time 0
-        digits = 0
-
-        async def record() -> None:
-            while (frame := await media.audio.get()) is not None:
-                if not first:
-                    first.append(frame)
-                frames.append(frame)
-
-        def media_ms(frame_index: int, *, end: bool = False) -> float | None:
-            """Media time of a frame (its end with ``end``) from the first RTP packet, in ms.
-
-            Read from RTP timestamps (8 per ms for G.711), not tick counts, which drift from
-            the caller's stream whenever the jitter buffer drops or holds a frame.
-            """
-            found = [f for f in frames if f.frame_index == frame_index]
-            if not first or not found:
-                return None
-            samples = ts_diff(found[0].timestamp, first[0].timestamp)
-            return (samples + (len(found[0].pcm) if end else 0)) / 8.0
-
-        recorder = asyncio.create_task(record())
+    async def _intake(self, call: ActiveCall, media: CallMedia) -> None:
+        """Run the patient intake on one call."""
+        services = await self._services()
+        wall = datetime.now().astimezone()
+        booked = await services.store.booked_slots()
+        slots = tuple(s for s in self.calendar.open_slots(wall.replace(tzinfo=None))
+                      if s.slot_id not in booked)
+        config = ConversationConfig(
+            questions=default_questions(),
+            clinic_name=self.settings.clinic_name,
+            transfer_target=self.settings.transfer_target,
+            open_slots=slots[:12],
+        )
+        conversation = Conversation(call.call_id, config, started=wall.replace(tzinfo=None))
+        session = CallSession(call.call_id, media, conversation, services,
+                              caller_id=call.caller_id, wall_time=wall.replace(tzinfo=None))
         try:
-            async for event in media.iter_events():
-                if isinstance(event, SpeechEnded):
-                    utterance = [f.pcm for f in frames
-                                 if event.start_frame <= f.frame_index < event.end_frame]
-                    log.info("utterance", call_id=call_id,
-                             duration_ms=(event.end_frame - event.start_frame) * 20,
-                             start_ms=media_ms(event.start_frame),
-                             end_ms=media_ms(event.end_frame - 1, end=True))
-                    if utterance:
-                        media.play(np.concatenate(utterance))
-                elif isinstance(event, DtmfDigit):
-                    # Keys a patient types can be PHI (a date of birth): the digit itself
-                    # only at debug level.
-                    digits += 1
-                    log.info("dtmf", call_id=call_id, source=event.source, count=digits)
-                    log.debug("dtmf_digit", call_id=call_id, source=event.source,
-                              digit=event.digit)
-                else:
-                    log.debug("media_event", call_id=call_id, kind=type(event).__name__)
+            await session.run()
+        except Exception:
+            log.exception("intake_failed", call_id=call.call_id)
+            self.hangup(call.call_id)
+            raise
         finally:
-            recorder.cancel()
+            if session.turn_latencies_s:
+                log.info("turn_latency", call_id=call.call_id,
+                         p50_ms=round(1000 * sorted(session.turn_latencies_s)[
+                             len(session.turn_latencies_s) // 2]),
+                         turns=len(session.turn_latencies_s))
+
+    async def _services(self) -> CallServices:
+        if self._call_services is None:
+            records = await asyncio.to_thread(
+                SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3")
+            stt = make_embedded_stt()
+            self._call_services = CallServices(
+                stt=stt, prompts=self.prompts, records=records, store=self.store,
+                hangup=self.hangup)
+        return self._call_services
+
+    def hangup(self, call_id: str) -> None:
+        """End a call with BYE (the intake is over)."""
+        self.ua.hangup(call_id, asyncio.get_running_loop().time())
+        if self.endpoint is not None:
+            self.endpoint.pump()
 
     @staticmethod
     def _negotiate(offer: bytes, media: LocalMedia) -> Answer | Rejection | SipParseError:
@@ -400,6 +411,15 @@ class Server:
         except SipParseError as exc:
             return exc
         return negotiate(description, media)
+
+
+def _caller_id(event: IncomingCall) -> str | None:
+    """The calling number from the From header's user part (PHI: never logged)."""
+    try:
+        user = event.request.from_().uri.user
+    except SipParseError:
+        return None
+    return user if user and any(c.isdigit() for c in user) else None
 
 
 def _media_peer(sdp_address: str, signalling_host: str) -> tuple[str, bool]:

@@ -41,6 +41,7 @@ from dsp.endpoint import EndpointConfig, Endpointer, SpeechEnded, SpeechStarted
 from dsp.g711 import ALAW_TO_PCM, PCM_TO_ALAW, PCM_TO_ULAW, ULAW_TO_PCM, G711Law
 from dsp.plc import Concealer
 from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
+from rtp.dtmf import DtmfEvent, event_code
 from rtp.jitter import Frame, Gap, GapReason
 from rtp.latching import Address
 from rtp.session import MediaSession
@@ -138,6 +139,7 @@ class _Channel:
         "bargein",
         "call_id",
         "concealer",
+        "dtmf",
         "echo",
         "echo_tail",
         "endpointer",
@@ -175,6 +177,8 @@ class _Channel:
         self.concealer = Concealer()
         self.history: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=3)
         self.outgoing: collections.deque[NDArray[np.int16]] = collections.deque()
+        # RFC 4733 packets to send, one per tick; b"" marks a tick of plain audio (a gap).
+        self.dtmf: collections.deque[tuple[bytes, bool]] = collections.deque()
         self.pending: list[Payload] = []  # events from calls between ticks (stop)
         self.frame_index = 0
         self.speaking = False
@@ -254,6 +258,26 @@ class MediaEngine:
             channel.stopped = True  # no PlayoutDone for this prompt: PlayoutStopped instead
             channel.pending.append(PlayoutStopped(dropped, "stop"))
         return dropped
+
+    def send_digits(self, call_id: str, digits: str, *, tone_ms: int = 100,
+                    gap_ms: int = 80) -> None:
+        """Queue RFC 4733 telephone-events for ``digits`` (one event per digit).
+
+        Each event: an update every tick for ``tone_ms`` (marker on the first), then the end
+        packet three times (RFC 4733 §2.5.1.4), then ``gap_ms`` of ordinary audio.
+        """
+        channel = self._channels[call_id]
+        if channel.session.config.telephone_event_pt is None:
+            raise ValueError("telephone-event was not negotiated for this call")
+        ticks = max(1, tone_ms // 20)
+        for digit in digits:
+            code = event_code(digit)
+            for k in range(ticks):
+                payload = bytes(DtmfEvent(code, end=False, duration=FRAME_SAMPLES * (k + 1)))
+                channel.dtmf.append((payload, k == 0))
+            end = bytes(DtmfEvent(code, end=True, duration=FRAME_SAMPLES * ticks))
+            channel.dtmf.extend([(end, False)] * 3)
+            channel.dtmf.extend([(b"", False)] * max(1, gap_ms // 20))
 
     def is_playing(self, call_id: str) -> bool:
         """Whether a prompt is queued or playing."""
@@ -411,6 +435,8 @@ class MediaEngine:
 
     def _send(self, channels: list[_Channel], now: float, result: TickResult) -> None:
         sending = [c for c in channels if c.session.destination is not None]
+        if any(c.dtmf for c in sending):
+            sending = [c for c in sending if not self._send_event(c, now, result)]
         if not sending:
             return
         pcm = np.zeros((len(sending), FRAME_SAMPLES), dtype=np.int16)
@@ -439,6 +465,21 @@ class MediaEngine:
                         MediaEvent(channel.call_id, channel.frame_index, PlayoutDone())
                     )
                 channel.stopped = False
+
+    @staticmethod
+    def _send_event(channel: _Channel, now: float, result: TickResult) -> bool:
+        """Send this tick's telephone-event packet, if one is due (True when sent)."""
+        if not channel.dtmf:
+            return False
+        payload, start = channel.dtmf.popleft()
+        if not payload:
+            return False  # a gap between digits: this tick carries audio
+        data = channel.session.send_event(payload, start, now)
+        channel.session.skip_frame()
+        destination = channel.session.destination
+        assert destination is not None
+        result.datagrams.append(Datagram(channel.call_id, data, destination))
+        return True
 
     @staticmethod
     def _feed_echo_guard(channel: _Channel, frame: NDArray[np.int16], was_speaking: bool) -> None:

@@ -222,6 +222,10 @@ class MediaSession:
         self.counters.sent += 1
         return data
 
+    def skip_frame(self) -> None:
+        """Advance the audio timestamp over a tick that carried a telephone-event instead."""
+        self._writer.skip(1)
+
     # ----------------------------------------------------------------- RTCP
     def next_rtcp_deadline(self) -> float:
         """When the next report is due."""

@@ -62,6 +62,11 @@ class CallMedia:
         if not self.closed:
             self._runtime.engine.play(self.call_id, pcm)
 
+    def send_digits(self, digits: str) -> None:
+        """Send keypad digits as RFC 4733 telephone-events."""
+        if not self.closed:
+            self._runtime.engine.send_digits(self.call_id, digits)
+
     def stop(self) -> int:
         """Stop speaking now; returns the frames dropped."""
         return 0 if self.closed else self._runtime.engine.stop(self.call_id)

@@ -218,7 +218,7 @@ def _dob(words: str, ctx: CorrectionContext) -> Extraction[date]:
 
 
 def _year_only(words: str, today: date) -> PartialDate | None:
-    """ "born in eighty five" -> year 1985 (two-digit years: the latest not in the future)."""
+    """Read a lone year: "born in eighty five" -> 1985 (two digits: latest not in the future)."""
     atoms = [a for a in find_atoms(tokens(words)) if not a.ordinal]
     if len(atoms) != 1 or len(atoms[0].digits) not in (2, 4):
         return None

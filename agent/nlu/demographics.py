@@ -132,11 +132,7 @@ def _words(toks: Sequence[str]) -> list[_Word]:
         else:
             run = runs.get(i)
             if run is not None:
-                prev = out[-1] if out else None
-                if prev is not None and not prev.spelled and _spells(run.letters, prev.text):
-                    out[-1] = _Word(run.letters, True, prev.label)
-                else:
-                    out.append(_Word(run.letters, True, label))
+                _fold_run(out, run.letters, label)
                 i = run.end
                 continue
             tok = toks[i]
@@ -144,6 +140,26 @@ def _words(toks: Sequence[str]) -> list[_Word]:
                 out.append(_Word(tok, False, label))
             i += 1
     return out
+
+
+def _fold_run(out: list[_Word], letters: str, label: NamePart | None) -> None:
+    """Put a spelled run in place of the spoken word(s) it spells, or add it as a word."""
+    for k in (3, 2):  # "john smith, j o h n s m i t h" spells two spoken words at once
+        prev = out[-k:]
+        if len(prev) == k and not any(w.spelled for w in prev):
+            joined = "".join(w.text for w in prev)
+            if len(joined) == len(letters) and fuzz.ratio(joined, letters) >= 80:
+                pos = 0
+                for j, w in enumerate(prev):
+                    part = letters[pos : pos + len(w.text)]
+                    out[len(out) - k + j] = _Word(part, True, w.label)
+                    pos += len(w.text)
+                return
+    last = out[-1] if out else None
+    if last is not None and not last.spelled and _spells(letters, last.text):
+        out[-1] = _Word(letters, True, last.label)
+    else:
+        out.append(_Word(letters, True, label))
 
 
 def _spells(letters: str, word: str) -> bool:

@@ -167,9 +167,7 @@ def _collapse_spelling(toks: Sequence[str]) -> list[str]:
 def _in_past(toks: Sequence[str], start: int) -> bool:
     """True for a mention the caller no longer has ("used to have aetna", "from aetna")."""
     window = tuple(toks[max(0, start - 4) : start])
-    return any(
-        window[i : i + len(p)] == p for p in _PAST for i in range(len(window) - len(p) + 1)
-    )
+    return any(window[i : i + len(p)] == p for p in _PAST for i in range(len(window) - len(p) + 1))
 
 
 def match_payer(text: str, catalog: PayerCatalog | None = None) -> Extraction[Payer]:

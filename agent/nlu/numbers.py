@@ -16,9 +16,9 @@ is "03". Callers that need the structure (dates split day from year at atom boun
 the atoms directly.
 
 Two rules keep digit sequences intact. "oh" and "o" are zero only next to another number word
-(a lone "oh" is an interjection). After "hundred", a single digit word is absorbed ("one
-hundred five" is 105) only when no further digit word follows, so "eight hundred five five
-five..." stays 800 followed by 555.
+or another "oh" (a lone "oh" is an interjection). After "hundred", a single digit word is
+absorbed ("one hundred five" is 105) only when no further digit word follows, so "eight
+hundred five five five..." stays 800 followed by 555.
 """
 
 from __future__ import annotations
@@ -148,13 +148,14 @@ def _is_zero(toks: Sequence[str], i: int) -> bool:
         return True
     if tok not in ZERO_SOUNDS:
         return False
-    # "oh" is zero only among numbers: "oh five", "one oh one", "double oh".
-    return (
-        _numberish(toks, i - 1)
-        or _numberish(toks, i + 1)
-        or (0 < i and toks[i - 1] in ZERO_SOUNDS and _numberish(toks, i - 2))
-        or (i + 1 < len(toks) and toks[i + 1] in ZERO_SOUNDS and _numberish(toks, i + 2))
-    )
+    # "oh" is zero among numbers ("oh five", "one oh one") or repeated ("oh oh seven");
+    # a lone "oh" is an interjection.
+    start, end = i, i + 1
+    while start > 0 and toks[start - 1] in ZERO_SOUNDS:
+        start -= 1
+    while end < len(toks) and toks[end] in ZERO_SOUNDS:
+        end += 1
+    return end - start > 1 or _numberish(toks, start - 1) or _numberish(toks, end)
 
 
 def _unit_at(toks: Sequence[str], i: int) -> int | None:

@@ -30,7 +30,11 @@ def _zip(code: str, city: str, state: str) -> ZipInfo:
     ("said", "field", "value"),
     [
         ("actually my zip is oh two one three nine", Field.ZIP, _zip("02139", "Cambridge", "MA")),
-        ("the zip code should be nine oh two one oh", Field.ZIP, _zip("90210", "Beverly Hills", "CA")),
+        (
+            "the zip code should be nine oh two one oh",
+            Field.ZIP,
+            _zip("90210", "Beverly Hills", "CA"),
+        ),
         (
             "it's oh two one three nine not oh two one three eight",
             Field.ZIP,
@@ -71,7 +75,9 @@ def test_correction(said: str, field: Field, value: object) -> None:
 
 
 def test_phone_correction() -> None:
-    result = parse_correction("my phone number is six one seven five five five oh one two three", CTX)
+    result = parse_correction(
+        "my phone number is six one seven five five five oh one two three", CTX
+    )
     assert result.value is not None and result.value.field is Field.PHONE
     assert isinstance(result.value.value, PhoneNumber)
     assert result.value.value.e164 == "+16175550123"

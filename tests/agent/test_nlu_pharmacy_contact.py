@@ -76,7 +76,9 @@ def test_relationship(said: str, relationship: Relationship) -> None:
 
 
 def test_full_contact_in_one_breath() -> None:
-    result = extract_emergency_contact("my wife jane doe six one seven five five five oh one two three")
+    result = extract_emergency_contact(
+        "my wife jane doe six one seven five five five oh one two three"
+    )
     contact = result.value
     assert contact is not None and result.failure is None
     assert contact.name == PersonName("Jane", "Doe")

@@ -1,0 +1,296 @@
+"""The asyncio shell of one call's intake: media events and audio in, the conversation's
+commands carried out.
+
+This module is part of the runtime (STYLE rule 2 names ``agent/runtime.py``; the per-call half
+lives here to keep each module to one job). It owns two tasks per call, both created through
+one `asyncio.TaskGroup`:
+
+* the *audio task* keeps a ring of the caller's recent frames and, while a caller turn is
+  open, streams them to the speech recogniser, starting from the endpointer's back-dated first
+  speech frame;
+* the *event task* feeds media events (turn start and end, barge-in, DTMF, playout done) and
+  the silence timer to the sans-I/O `Conversation`, and carries out its commands: speak
+  (synthesize, then queue on the media), listen (hints for the next turn), book a slot, save
+  the record, transfer, hang up once the goodbye has played.
+
+Recognition never blocks the media clock: the recogniser runs in worker threads, and the
+media engine keeps its own 20 ms schedule whatever this task is doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import io
+import wave
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import structlog
+from numpy.typing import NDArray
+
+from agent.commands import (
+    BookSlot,
+    Command,
+    Expect,
+    Expectation,
+    Hangup,
+    Listen,
+    SaveRecord,
+    Speak,
+    StopSpeaking,
+    Transfer,
+)
+from agent.conversation import Conversation
+from agent.events import (
+    BargeIn as BargeInEvent,
+)
+from agent.events import (
+    CallEnded,
+    CallerSpeaking,
+    CallStarted,
+    DtmfDigit,
+    Event,
+    PlayoutDone,
+    SlotBooked,
+    SlotUnavailable,
+    Transcript,
+    TransferResult,
+)
+from agent.prompts import PromptCache
+from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
+from agent.records import SqliteRecords
+from agent.store import StateStore
+from dsp.bargein import BargeIn
+from dsp.endpoint import SpeechEnded, SpeechStarted
+from rtp.engine import CallerFrame, PlayoutDone as MediaPlayoutDone, PlayoutStopped
+from rtp.engine import DtmfDigit as MediaDigit
+from rtp.transport import CallMedia
+
+log = structlog.get_logger("voiceagent.call")
+
+_RING_FRAMES = 1500  # 30 s of caller audio: the longest turn we keep
+
+
+@dataclass(frozen=True, slots=True)
+class CallServices:
+    """What every call shares."""
+
+    stt: SpeechToText
+    prompts: PromptCache
+    records: SqliteRecords
+    store: StateStore
+    hangup: Callable[[str], None]
+    transfer: Callable[[str, str], Awaitable[bool]] | None = None
+
+
+def hints_for(expectation: Expectation) -> RecognitionHints:
+    """Map the conversation's expectation to recogniser hints."""
+    kind = expectation.kind
+    if kind is Expect.YES_NO:
+        return RecognitionHints.yes_no()
+    if kind is Expect.DIGITS:
+        low = max(expectation.min_digits, 1)
+        return RecognitionHints.digits(low, max(expectation.max_digits, low))
+    if kind is Expect.PAYER and expectation.vocabulary:
+        return RecognitionHints.one_of(HintKind.PAYER_NAMES,
+                                       [v.lower() for v in expectation.vocabulary])
+    if kind is Expect.DATE:
+        return RecognitionHints.of(HintKind.DATE)
+    if kind is Expect.SPELLING:
+        return RecognitionHints.of(HintKind.NAME_SPELLING)
+    return RecognitionHints.free_speech()
+
+
+class _Turn:
+    """One caller turn being recognised."""
+
+    def __init__(self, start_frame: int, stream: RecognitionStream,
+                 exit_stack: contextlib.AsyncExitStack) -> None:
+        self.start_frame = start_frame
+        self.end_frame: int | None = None
+        self.stream = stream
+        self.exit_stack = exit_stack
+        self.frames: list[NDArray[np.int16]] = []
+        self.next_index = start_frame
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def push(self, frame: CallerFrame) -> None:
+        if frame.frame_index < self.next_index:
+            return
+        if self.end_frame is not None and frame.frame_index >= self.end_frame:
+            if not self.done.done():
+                self.done.set_result(None)
+            return
+        self.next_index = frame.frame_index + 1
+        self.frames.append(frame.pcm)
+        await self.stream.feed(frame.pcm)
+
+
+class CallSession:
+    """Runs one call's intake until the call ends."""
+
+    def __init__(self, call_id: str, media: CallMedia, conversation: Conversation,
+                 services: CallServices, *, caller_id: str | None, wall_time: datetime) -> None:
+        self.call_id = call_id
+        self.media = media
+        self.conversation = conversation
+        self.services = services
+        self._caller_id = caller_id
+        self._wall_time = wall_time
+        self._ring: collections.deque[CallerFrame] = collections.deque(maxlen=_RING_FRAMES)
+        self._listen = Listen(Expectation(Expect.FREE_SPEECH))
+        self._turn: _Turn | None = None
+        self._hangup_pending: str | None = None
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self.turn_latencies_s: list[float] = []
+        self._speech_end_at: float | None = None
+        self._clips = 0
+
+    async def run(self) -> None:
+        """Until the media closes (the call ended) or we hung up."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                audio = tasks.create_task(self._audio_loop())
+                media_events = tasks.create_task(self._media_loop())
+                await self._execute(self.conversation.handle(
+                    CallStarted(self._caller_id, self._wall_time), self._now()))
+                await self._event_loop()
+                audio.cancel()
+                media_events.cancel()
+        finally:
+            if self._turn is not None:
+                await self._turn.exit_stack.aclose()
+            if self.conversation.turn.value != "ended":
+                await self._execute(self.conversation.handle(CallEnded(), self._now()))
+
+    # ----------------------------------------------------------------- loops
+    async def _audio_loop(self) -> None:
+        while (frame := await self.media.audio.get()) is not None:
+            self._ring.append(frame)
+            if self._turn is not None:
+                await self._turn.push(frame)
+
+    async def _media_loop(self) -> None:
+        async for event in self.media.iter_events():
+            await self._on_media(event)
+        await self._inbox.put(CallEnded())
+
+    async def _event_loop(self) -> None:
+        while True:
+            deadline = self.conversation.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._now())
+            try:
+                event = await asyncio.wait_for(self._inbox.get(), timeout)
+            except TimeoutError:
+                await self._execute(self.conversation.handle_timer(self._now()))
+                continue
+            await self._execute(self.conversation.handle(event, self._now()))
+            if isinstance(event, CallEnded) or self.conversation.turn.value == "ended" and \
+                    self._hangup_pending is None:
+                return
+            if isinstance(event, PlayoutDone) and self._hangup_pending is not None:
+                self.services.hangup(self.call_id)
+                return
+
+    async def _on_media(self, event: object) -> None:
+        if isinstance(event, SpeechStarted):
+            await self._open_turn(event.start_frame)
+            await self._inbox.put(CallerSpeaking())
+        elif isinstance(event, SpeechEnded):
+            self._speech_end_at = self._now()
+            transcript = await self._close_turn(event.end_frame)
+            if transcript is not None:
+                await self._inbox.put(transcript)
+        elif isinstance(event, BargeIn):
+            await self._inbox.put(BargeInEvent())
+        elif isinstance(event, MediaDigit):
+            await self._inbox.put(DtmfDigit(event.digit))
+        elif isinstance(event, MediaPlayoutDone | PlayoutStopped):
+            if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
+                await self._inbox.put(PlayoutDone())
+
+    # ----------------------------------------------------------------- recognition
+    async def _open_turn(self, start_frame: int) -> None:
+        if self._turn is not None:
+            await self._turn.exit_stack.aclose()
+        stack = contextlib.AsyncExitStack()
+        stream = await stack.enter_async_context(
+            self.services.stt.start(hints_for(self._listen.expectation)))
+        turn = _Turn(start_frame, stream, stack)
+        for frame in list(self._ring):
+            await turn.push(frame)
+        self._turn = turn
+
+    async def _close_turn(self, end_frame: int) -> Transcript | None:
+        turn, self._turn = self._turn, None
+        if turn is None:
+            return None
+        turn.end_frame = end_frame
+        if turn.next_index < end_frame:  # the rest of the turn's audio is on its way
+            self._turn = turn
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(turn.done), 0.2)
+            self._turn = None
+        try:
+            result = await turn.stream.finish()
+        finally:
+            await turn.exit_stack.aclose()
+        if not result.text:
+            return None
+        clip = None
+        if self._listen.expectation.keep_audio and turn.frames:
+            clip = await self._keep_clip(np.concatenate(turn.frames))
+        return Transcript(result.text, result.confidence, clip)
+
+    async def _keep_clip(self, pcm: NDArray[np.int16]) -> str:
+        self._clips += 1
+        name = f"turn-{self._clips:02d}.wav"
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(pcm.tobytes())
+        await asyncio.to_thread(self.services.records.save_clip, self.call_id, name,
+                                buffer.getvalue())
+        return name
+
+    # ----------------------------------------------------------------- commands
+    async def _execute(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, Speak):
+                pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
+                if self._speech_end_at is not None:
+                    self.turn_latencies_s.append(self._now() - self._speech_end_at)
+                    self._speech_end_at = None
+                self.media.play(pcm)
+            elif isinstance(command, Listen):
+                self._listen = command
+            elif isinstance(command, StopSpeaking):
+                self.media.stop()
+            elif isinstance(command, SaveRecord):
+                await asyncio.to_thread(self.services.records.save, command.record)
+                log.info("record_saved", **command.record.safe_summary())
+            elif isinstance(command, BookSlot):
+                ok = await self.services.store.book_slot(command.slot_id, self.call_id)
+                event: Event = SlotBooked(command.slot_id) if ok else \
+                    SlotUnavailable(command.slot_id)
+                await self._execute(self.conversation.handle(event, self._now()))
+            elif isinstance(command, Transfer):
+                accepted = False
+                if self.services.transfer is not None:
+                    accepted = await self.services.transfer(self.call_id, command.target)
+                await self._execute(self.conversation.handle(TransferResult(accepted),
+                                                             self._now()))
+            elif isinstance(command, Hangup):
+                self._hangup_pending = command.reason
+                if not self.media.playing:
+                    self.services.hangup(self.call_id)
+
+    def _now(self) -> float:
+        return self._loop.time()
