@@ -85,6 +85,9 @@ class CallServices:
     store: StateStore
     hangup: Callable[[str], None]
     transfer: Callable[[str, str], Awaitable[bool]] | None = None
+    # A live transcript for the demo: ("agent", what we say) and ("heard", what the
+    # recogniser made of the caller). PHI: only ever a terminal, never a log.
+    transcript: Callable[[str, str], None] | None = None
 
 
 def hints_for(expectation: Expectation) -> RecognitionHints:
@@ -240,6 +243,9 @@ class CallSession:
             result = await turn.stream.finish()
         finally:
             await turn.exit_stack.aclose()
+        if self.services.transcript is not None:
+            self.services.transcript("heard", f"{result.text or '(nothing)'} "
+                                     f"[{result.confidence:.2f}]")
         if not result.text:
             return None
         clip = None
@@ -264,6 +270,8 @@ class CallSession:
     async def _execute(self, commands: list[Command]) -> None:
         for command in commands:
             if isinstance(command, Speak):
+                if self.services.transcript is not None:
+                    self.services.transcript("agent", command.text)
                 pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
                 if self._speech_end_at is not None:
                     self.turn_latencies_s.append(self._now() - self._speech_end_at)

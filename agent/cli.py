@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
 
 from agent.config import ConfigError, Settings, load_settings
 from agent.logs import configure_logging
@@ -60,6 +62,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_help("answer_delay_seconds"))
     serve.add_argument("--log-level", metavar="LEVEL", help=_help("log_level"))
     serve.epilog = _unflagged(set(vars(serve.parse_args([]))))  # every dest, as parsed
+    demo = commands.add_parser(
+        "demo", help="start the server on loopback and let a simulated patient call it",
+        description="Run a complete intake call on this machine: the server on 127.0.0.1 "
+        "with the embedded providers, and a simulated patient (espeak-ng voice) following "
+        "a script. Prints the conversation live and the final record as JSON.")
+    demo.add_argument("--script", metavar="FILE", help="persona YAML (default: the built-in "
+                      "demo patient)")
+    demo.add_argument("--data-dir", metavar="DIR", help="records directory (default: a new "
+                      "temporary directory)")
+    call = commands.add_parser(
+        "call", help="call any SIP URI as a simulated patient following a script",
+        description="Place a call to SIP_URI with our SIP/RTP stack and play the persona's "
+        "turns. Prints the Call-ID. Exits non-zero when the record in --data-dir does not "
+        "meet the script's expect: block.")
+    call.add_argument("uri", metavar="SIP_URI", help="for example sip:intake@127.0.0.1:5060")
+    call.add_argument("--script", metavar="FILE", required=True, help="persona YAML")
+    call.add_argument("--data-dir", metavar="DIR", default="voiceagent-data",
+                      help="the answering server's data directory, to check the record")
+    records = commands.add_parser("records", help="read the intake records store")
+    records.add_argument("--data-dir", metavar="DIR", default="voiceagent-data",
+                         help="the server's data directory [env VOICEAGENT_DATA_DIR]")
+    rec_cmds = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
+    rec_list = rec_cmds.add_parser("list", help="one line per call, newest first")
+    rec_list.add_argument("--limit", type=int, default=50)
+    show = rec_cmds.add_parser("show", help="one call's record")
+    show.add_argument("call_id", metavar="CALL_ID")
+    show.add_argument("--json", action="store_true", help="the whole record as JSON")
     return parser
 
 
@@ -68,7 +97,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    return 2
+    if args.command == "records":
+        from agent.records_cli import run_records
+
+        return run_records(args)
+    return _patient(args)
+
+
+def _patient(args: argparse.Namespace) -> int:
+    from agent.demo import DEFAULT_PERSONA, run_call, run_demo, temp_data_dir
+    from agent.errors import AgentError
+    from agent.persona import Persona
+
+    try:
+        persona = Persona.load(args.script or DEFAULT_PERSONA)
+    except AgentError as exc:
+        print(f"voiceagent: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "call":
+        configure_logging("warning")
+        return _run(run_call(persona, args.uri, Path(args.data_dir)))
+    from sip.transport import free_loopback_port
+
+    port = free_loopback_port()
+    try:
+        settings = load_settings({
+            "sip_host": "127.0.0.1", "sip_port": port, "rtp_ports": "30000-30999",
+            "data_dir": args.data_dir or temp_data_dir(), "log_level": "warning",
+            "clinic_name": "Maple Street Clinic",
+        })
+    except ConfigError as exc:
+        print(f"voiceagent: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return _run(run_demo(persona, settings))
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
 
 
 def _serve(args: argparse.Namespace) -> int:

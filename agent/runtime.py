@@ -18,6 +18,7 @@ import ipaddress
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,8 +91,10 @@ class ActiveCall:
 class Server:
     """One VoiceAgent instance."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 transcript: Callable[[str, str], None] | None = None) -> None:
         self.settings = settings
+        self._transcript = transcript
         timers = SipTimers(t1=settings.sip_t1, t2=settings.sip_t2, t4=settings.sip_t4)
         address = settings.advertised_address
         host = f"[{address}]" if ":" in address else address
@@ -395,7 +398,7 @@ class Server:
             stt = make_embedded_stt()
             self._call_services = CallServices(
                 stt=stt, prompts=self.prompts, records=records, store=self.store,
-                hangup=self.hangup)
+                hangup=self.hangup, transcript=self._transcript)
         return self._call_services
 
     def hangup(self, call_id: str) -> None:

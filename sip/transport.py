@@ -200,3 +200,20 @@ class SipEndpoint:
                 lambda: _TcpProtocol(self), address.host, address.port
             )
             transport.write(datagram)
+
+
+def free_loopback_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 just now (for demos and tests)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise OSError("no free port on 127.0.0.1")

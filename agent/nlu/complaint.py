@@ -32,7 +32,7 @@ import yaml
 
 from agent.nlu.numbers import find_atoms
 from agent.nlu.redflags import EmergencyAction, RedFlag, detect_red_flag, red_flags
-from agent.nlu.result import Extraction, Failure, failed, found
+from agent.nlu.result import Extraction, Failure, VocabularyError, failed, found
 from agent.nlu.text import FILLERS, PhraseIndex, content, fold_plurals, negated, tokens
 
 __all__ = [
@@ -88,15 +88,19 @@ class SymptomVocabulary:
         """Build from parsed YAML (see ``agent/data/symptoms.yaml``).
 
         Raises:
-            ValueError: Unknown category or malformed entries.
+            VocabularyError: Unknown category or malformed entries.
         """
         phrases: list[tuple[str, Symptom]] = []
-        for cat_name, symptoms in dict(data.get("symptoms") or {}).items():
-            category = Category(cat_name)
-            for name, said in dict(symptoms).items():
-                symptom = Symptom(str(name), category)
-                phrases.extend((str(p), symptom) for p in said)
-        parts = tuple((str(k), Category(v)) for k, v in dict(data.get("body_parts") or {}).items())
+        try:
+            for cat_name, symptoms in dict(data.get("symptoms") or {}).items():
+                category = Category(cat_name)
+                for name, said in dict(symptoms).items():
+                    symptom = Symptom(str(name), category)
+                    phrases.extend((str(p), symptom) for p in said)
+            body = dict(data.get("body_parts") or {})
+            parts = tuple((str(k), Category(v)) for k, v in body.items())
+        except (ValueError, TypeError) as err:
+            raise VocabularyError(f"symptom vocabulary: {err}") from err
         return cls(tuple(phrases), parts)
 
     @classmethod
@@ -104,7 +108,7 @@ class SymptomVocabulary:
         """Build from YAML text."""
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
-            raise ValueError("symptom vocabulary must be a mapping")
+            raise VocabularyError("symptom vocabulary must be a mapping")
         return cls.from_mapping(data)
 
 

@@ -136,25 +136,33 @@ def _words(toks: Sequence[str]) -> list[_Word]:
                 i = run.end
                 continue
             tok = toks[i]
+            joined = i > 0 and toks[i - 1] in _JOINERS and out and not out[-1].spelled
             if tok not in _STOP and tok.isalpha() or "'" in tok and tok not in _STOP:
-                out.append(_Word(tok, False, label))
+                if joined:  # "lee hyphen ann" -> "lee-ann"
+                    out[-1] = _Word(out[-1].text + _JOINERS[toks[i - 1]] + tok, False, label)
+                elif tok not in _JOINERS:
+                    out.append(_Word(tok, False, label))
             i += 1
     return out
 
 
 def _fold_run(out: list[_Word], letters: str, label: NamePart | None) -> None:
     """Put a spelled run in place of the spoken word(s) it spells, or add it as a word."""
-    for k in (3, 2):  # "john smith, j o h n s m i t h" spells two spoken words at once
-        prev = out[-k:]
-        if len(prev) == k and not any(w.spelled for w in prev):
-            joined = "".join(w.text for w in prev)
-            if len(joined) == len(letters) and fuzz.ratio(joined, letters) >= 80:
-                pos = 0
-                for j, w in enumerate(prev):
-                    part = letters[pos : pos + len(w.text)]
-                    out[len(out) - k + j] = _Word(part, True, w.label)
-                    pos += len(w.text)
-                return
+    prev = out[-2:]
+    if len(prev) == 2 and not any(w.spelled for w in prev) and len(letters) > 2:
+        # "john smith, j o h n s m i t h" spells both spoken words at once: split the letters
+        # where the two halves best match the two words.
+        joined = prev[0].text + prev[1].text
+        if fuzz.ratio(joined, letters) >= 75:
+            cut = max(
+                range(1, len(letters)),
+                key=lambda c: (
+                    fuzz.ratio(prev[0].text, letters[:c]) + fuzz.ratio(prev[1].text, letters[c:])
+                ),
+            )
+            out[-2] = _Word(letters[:cut], True, prev[0].label)
+            out[-1] = _Word(letters[cut:], True, prev[1].label)
+            return
     last = out[-1] if out else None
     if last is not None and not last.spelled and _spells(letters, last.text):
         out[-1] = _Word(letters, True, last.label)

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from rapidfuzz import fuzz, process
 
-from agent.nlu.result import Extraction, Failure, failed, found
+from agent.nlu.result import Extraction, Failure, VocabularyError, failed, found
 from agent.nlu.spelling import alphanumeric_candidates, spelled_runs
 from agent.nlu.text import FILLERS, PhraseIndex, negated, tokens
 
@@ -86,18 +86,21 @@ class PayerCatalog:
         """Build a catalog from parsed YAML/JSON.
 
         Raises:
-            ValueError: The data is not in the documented shape.
+            VocabularyError: The data is not in the documented shape.
         """
         default = str(data.get("default_member_id", r"^[A-Z0-9]{6,15}$"))
         entries = data.get("payers")
         if not isinstance(entries, list) or not entries:
-            raise ValueError("payer catalog needs a non-empty 'payers' list")
+            raise VocabularyError("payer catalog needs a non-empty 'payers' list")
         payers = []
         for entry in entries:
             if not isinstance(entry, dict) or "id" not in entry or "aliases" not in entry:
-                raise ValueError(f"payer entry needs 'id' and 'aliases': {entry!r}")
+                raise VocabularyError(f"payer entry needs 'id' and 'aliases': {entry!r}")
             pattern = str(entry.get("member_id", default))
-            re.compile(pattern)
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise VocabularyError(f"bad member_id pattern for {entry['id']}: {err}") from err
             payers.append(
                 Payer(
                     id=str(entry["id"]),
@@ -116,7 +119,7 @@ class PayerCatalog:
         """Build a catalog from YAML text (JSON is YAML too)."""
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
-            raise ValueError("payer catalog must be a mapping")
+            raise VocabularyError("payer catalog must be a mapping")
         return cls.from_mapping(data)
 
     def get(self, payer_id: str) -> Payer:

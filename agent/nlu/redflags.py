@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from agent.nlu.result import Extraction, Failure, failed, found
+from agent.nlu.result import Extraction, Failure, VocabularyError, failed, found
 from agent.nlu.text import PhraseIndex, fold_plurals, negated, tokens
 
 
@@ -69,16 +69,19 @@ class RedFlagRules:
         """Build from parsed YAML (see ``agent/data/red_flags.yaml``).
 
         Raises:
-            ValueError: Unknown flag name or a malformed rule.
+            VocabularyError: Unknown flag name or a malformed rule.
         """
         flags = data.get("red_flags")
         if not isinstance(flags, dict):
-            raise ValueError("red flag rules need a 'red_flags' mapping")
+            raise VocabularyError("red flag rules need a 'red_flags' mapping")
         out: list[tuple[RedFlag, tuple[Rule, ...]]] = []
         for name, rules in flags.items():
-            flag = RedFlag(name)
+            try:
+                flag = RedFlag(name)
+            except ValueError as err:
+                raise VocabularyError(f"unknown red flag {name!r}") from err
             if not isinstance(rules, list):
-                raise ValueError(f"rules for {name} must be a list")
+                raise VocabularyError(f"rules for {name} must be a list")
             parsed = tuple(tuple(tuple(str(p) for p in group) for group in rule) for rule in rules)
             out.append((flag, parsed))
         return cls(tuple(out))
@@ -88,7 +91,7 @@ class RedFlagRules:
         """Build from YAML text."""
         data = yaml.safe_load(text)
         if not isinstance(data, dict):
-            raise ValueError("red flag rules must be a mapping")
+            raise VocabularyError("red flag rules must be a mapping")
         return cls.from_mapping(data)
 
 

@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
 
+from agent.errors import AgentError
+
 T = TypeVar("T")
 #: Results are read-only, so an ``Extraction[ZipInfo]`` is an ``Extraction[ZipInfo | date]``.
 T_co = TypeVar("T_co", covariant=True)
 
 #: Below this confidence a found value is read back before it is kept.
 CONFIRM_BELOW = 0.9
+
+
+class VocabularyError(AgentError, ValueError):
+    """A vocabulary file (payers, symptoms, red flags) is not in the documented shape.
+
+    Raised only when a catalog is loaded, never by an extractor.
+    """
 
 
 class Failure(Enum):

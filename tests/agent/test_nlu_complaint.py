@@ -224,3 +224,20 @@ def test_whole_complaint() -> None:
     assert c.severity is not None and c.severity.score == 6
     assert c.category is Category.RESPIRATORY
     assert c.red_flags == ()
+
+
+def test_vocabularies_are_replaceable_and_checked() -> None:
+    from agent.nlu.complaint import SymptomVocabulary
+    from agent.nlu.redflags import RedFlagRules
+    from agent.nlu.result import VocabularyError
+
+    vocab = SymptomVocabulary.from_yaml("symptoms:\n  general:\n    hiccups: [hiccups]\n")
+    got = extract_symptoms("i have the hiccups and a cough", vocab).value
+    assert got is not None and [s.name for s in got] == ["hiccups"]
+    rules = RedFlagRules.from_yaml("red_flags:\n  stroke:\n    - - [purple elephant]\n")
+    assert detect_red_flag("i see a purple elephant", rules).value is RedFlag.STROKE
+    assert detect_red_flag("my face is drooping", rules).failure is Failure.NOT_FOUND
+    with pytest.raises(VocabularyError, match="unknown red flag"):
+        RedFlagRules.from_yaml("red_flags:\n  zombies:\n    - - [brains]\n")
+    with pytest.raises(VocabularyError, match="symptom vocabulary"):
+        SymptomVocabulary.from_yaml("symptoms:\n  astrology:\n    x: [y]\n")

@@ -46,6 +46,17 @@ TODAY = date(2026, 3, 12)
         ("last name lee first name dana", NamePart.FULL, PersonName("Dana", "Lee")),
         ("f as in frank r a n k", NamePart.FIRST, PersonName("Frank", None)),
         ("p like peter a t", NamePart.FIRST, PersonName("Pat", None)),
+        (
+            "john smith spelled j o h n s m i t h",
+            NamePart.FULL,
+            PersonName("John", "Smith"),
+        ),
+        # The recogniser heard "john"; the caller spells "jon": the spelling wins.
+        ("john smith j o n s m i t h", NamePart.FULL, PersonName("Jon", "Smith")),
+        ("jane doe d o e", NamePart.FULL, PersonName("Jane", "Doe")),
+        ("lee hyphen ann", NamePart.FIRST, PersonName("Lee-Ann", None)),
+        ("mary smith hyphen jones", NamePart.FULL, PersonName("Mary", "Smith-Jones")),
+        ("l e e hyphen a n n", NamePart.FIRST, PersonName("Lee-Ann", None)),
     ],
 )
 def test_names(said: str, part: NamePart, name: PersonName) -> None:
@@ -100,6 +111,14 @@ def test_extract_spelling() -> None:
         ("the twenty first of june nineteen fifty", date(1950, 6, 21)),
         ("um my birthday is april first two thousand and two", date(2002, 4, 1)),
         ("6 15 1978", date(1978, 6, 15)),
+        ("oh three slash oh three slash eighty four", date(1984, 3, 3)),
+        ("march the third nineteen eighty four", date(1984, 3, 3)),
+        ("the 3rd of march 1984", date(1984, 3, 3)),
+        ("3-3-84", date(1984, 3, 3)),
+        ("born nineteen eighty four on march third", date(1984, 3, 3)),
+        ("my date of birth is one two two five one nine eight nine", date(1989, 12, 25)),
+        ("um it's uh january uh fifteenth nineteen seventy two", date(1972, 1, 15)),
+        ("nineteen hundred eighty four march third", date(1984, 3, 3)),
     ],
 )
 def test_date_of_birth(said: str, born: date) -> None:
