@@ -158,6 +158,15 @@ class WebRtcScorer:
             return False
         return bool(self._model.is_speech(frame.tobytes(), SAMPLE_RATE_HZ))
 
+    def model_is_speech(self, frame: NDArray[np.int16]) -> bool:
+        """webrtcvad's verdict alone, for a frame the caller found above the gate already.
+
+        The media engine measures the energy of every call's frame in one batch; checking
+        it again here, per call, would double the cost of the common loud frame. The frame
+        must be 160 ``int16`` samples (not checked: this is the hot path).
+        """
+        return bool(self._model.is_speech(frame.tobytes(), SAMPLE_RATE_HZ))
+
 
 class WebRtcBatchScorer:
     """The energy gate plus webrtcvad for many streams at once: row ``i`` is call slot ``i``.
@@ -307,7 +316,16 @@ class VadConfig:
 class Vad:
     """Per-call voice activity detector: a `SpeechScorer` smoothed by the state table."""
 
-    __slots__ = ("_active", "_config", "_levels", "_levels_next", "_run", "_scorer", "_state")
+    __slots__ = (
+        "_active",
+        "_config",
+        "_floor",
+        "_levels",
+        "_levels_next",
+        "_run",
+        "_scorer",
+        "_state",
+    )
 
     def __init__(self, config: VadConfig | None = None, scorer: SpeechScorer | None = None):
         """Create a detector in QUIET.
@@ -321,8 +339,11 @@ class Vad:
         self._scorer: SpeechScorer = scorer or WebRtcScorer(self._config.scorer)
         self._state = VadState.QUIET
         self._run = 0  # frames in the current run of equal decisions
-        self._levels = np.full(self._config.noise_window_frames, np.inf)  # ring of dBFS
+        # A ring of the last levels (dBFS) and its minimum, kept as the ring turns: the
+        # minimum is searched again only when the frame that held it leaves the window.
+        self._levels = [math.inf] * self._config.noise_window_frames
         self._levels_next = 0
+        self._floor = math.inf
         self._active = False
 
     @property
@@ -364,9 +385,15 @@ class Vad:
         """
         self._active = is_speech
         if level_dbfs is not None:
-            self._levels[self._levels_next] = level_dbfs
-            self._levels_next = (self._levels_next + 1) % len(self._levels)
-            floor = float(self._levels.min())
+            levels, at = self._levels, self._levels_next
+            leaving = levels[at]
+            levels[at] = level_dbfs
+            self._levels_next = at + 1 if at + 1 < len(levels) else 0
+            if level_dbfs <= self._floor:
+                self._floor = level_dbfs
+            elif leaving == self._floor:
+                self._floor = min(levels)
+            floor = self._floor
             threshold = max(floor + self._config.active_margin_db, self._config.active_min_dbfs)
             self._active = is_speech or level_dbfs >= threshold
         self._run = self._run + 1 if is_speech == self._state.is_speech_frame else 1

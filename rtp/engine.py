@@ -34,15 +34,23 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from dsp.bargein import BargeIn, BargeInConfig, BargeInDetector
+from dsp.bargein import BargeIn, BargeInConfig, BargeInDetector, BargeInState
 from dsp.dtmf import DtmfToneDetector
 from dsp.echo import EchoGuard
 from dsp.endpoint import EndpointConfig, Endpointer, SpeechEnded, SpeechStarted
-from dsp.g711 import ALAW_TO_PCM, PCM_TO_ALAW, PCM_TO_ULAW, ULAW_TO_PCM, G711Law
+from dsp.g711 import (
+    ALAW_SILENCE,
+    ALAW_TO_PCM,
+    PCM_TO_ALAW,
+    PCM_TO_ULAW,
+    ULAW_SILENCE,
+    ULAW_TO_PCM,
+    G711Law,
+)
 from dsp.plc import Concealer
 from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
 from rtp.dtmf import DtmfEvent, event_code
-from rtp.jitter import Frame, Gap, GapReason
+from rtp.jitter import Frame, GapReason
 from rtp.latching import Address
 from rtp.session import MediaSession
 
@@ -51,6 +59,12 @@ _DECODE = np.concatenate([ULAW_TO_PCM, ALAW_TO_PCM]).astype(np.int16)
 _ECHO_TAIL_FRAMES = 10  # keep feeding the echo guard 200 ms past a prompt (its max delay)
 _ECHO_SENT_FRAMES = 12  # frames that cover the echo guard's history (200 ms + taps + a frame)
 _FULL_SCALE_SQ = 32768.0**2
+_SILENT_PCM = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+_SILENT_PCM.flags.writeable = False  # shared by every silent call; nobody may write to it
+_SILENT_PAYLOAD = {
+    G711Law.PCMU: bytes([ULAW_SILENCE]) * FRAME_SAMPLES,
+    G711Law.PCMA: bytes([ALAW_SILENCE]) * FRAME_SAMPLES,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +165,7 @@ class _Channel:
         "media_offset",
         "outgoing",
         "pending",
+        "phase",
         "scorer",
         "sent",
         "session",
@@ -162,10 +177,11 @@ class _Channel:
     )
 
     def __init__(
-        self, call_id: str, session: MediaSession, law: G711Law, config: EngineConfig
+        self, call_id: str, session: MediaSession, law: G711Law, config: EngineConfig, phase: int
     ) -> None:
         self.call_id = call_id
         self.session = session
+        self.phase = phase
         self.law = law
         self.law_offset = 0 if law is G711Law.PCMU else 256
         self.vad = Vad(config.vad, scorer=_NoScorer())
@@ -201,23 +217,50 @@ class _NoScorer:
 
 
 class MediaEngine:
-    """All calls' media, advanced together by `tick`."""
+    """All calls' media, advanced together by `tick`.
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    With ``phases`` > 1 the calls are spread over that many phase groups (a new call joins
+    the smallest), and the shell ticks one group at a time, ``ptime / phases`` apart: each
+    call still gets one tick per ptime, but the work and the packets of a period are spread
+    over it instead of leaving in one burst, so a call's packet waits only for its own
+    group's work, not for every call's (a thousand calls' work is longer than the 5 ms a
+    packet may be late). ``tick(now)`` without a phase advances every call, as with one group.
+    """
+
+    def __init__(self, config: EngineConfig | None = None, *, phases: int = 1) -> None:
+        if phases < 1:
+            raise ValueError("phases must be at least 1")
         self.config = config or EngineConfig()
+        self.phases = phases
         self._channels: dict[str, _Channel] = {}
+        self._groups: list[dict[str, _Channel]] = [{} for _ in range(phases)]
         self._gate_ms = _FULL_SCALE_SQ * 10 ** (self.config.vad.scorer.gate_dbfs / 10)
         self.on_audio: Callable[[str, NDArray[np.int16]], None] | None = None
 
     def add(self, call_id: str, session: MediaSession, law: G711Law) -> None:
-        """Start processing a call."""
-        self._channels[call_id] = _Channel(call_id, session, law, self.config)
+        """Start processing a call (in the phase group with the fewest calls)."""
+        previous = self._channels.get(call_id)
+        if previous is not None:  # re-added: the new session replaces the old one
+            self._groups[previous.phase].pop(call_id, None)
+        phase = min(range(self.phases), key=lambda p: len(self._groups[p]))
+        channel = _Channel(call_id, session, law, self.config, phase)
+        self._channels[call_id] = channel
+        self._groups[phase][call_id] = channel
+
+    def phase_of(self, call_id: str) -> int:
+        """The phase group of a call: its ticks come ``phase * ptime / phases`` into a period."""
+        return self._channels[call_id].phase
+
+    def occupied_phases(self) -> list[int]:
+        """The phase groups that have calls, in order."""
+        return [p for p, group in enumerate(self._groups) if group]
 
     def remove(self, call_id: str, now: float) -> Datagram | None:
         """Stop processing a call; returns its final RTCP BYE compound, if it can be sent."""
         channel = self._channels.pop(call_id, None)
         if channel is None:
             return None
+        self._groups[channel.phase].pop(call_id, None)
         destination = channel.session.rtcp_destination
         if destination is None:
             return None
@@ -285,16 +328,20 @@ class MediaEngine:
         return bool(channel and (channel.outgoing or channel.speaking))
 
     # ----------------------------------------------------------------- the tick
-    def tick(self, now: float) -> TickResult:
-        """Advance every call by one frame period."""
+    def tick(self, now: float, phase: int | None = None) -> TickResult:
+        """Advance every call (or the calls of one phase group) by one frame period."""
         result = TickResult()
-        channels = list(self._channels.values())
-        if not channels:
+        group = self._channels if phase is None else self._groups[phase]
+        if not group:
             return result
+        channels = list(group.values())
         for channel in channels:
-            for payload in channel.pending:
-                result.events.append(MediaEvent(channel.call_id, channel.frame_index, payload))
-            channel.pending.clear()
+            if channel.pending:
+                for payload in channel.pending:
+                    result.events.append(
+                        MediaEvent(channel.call_id, channel.frame_index, payload)
+                    )
+                channel.pending.clear()
         received = self._receive(channels, now, result)
         self._analyse(received, result)
         self._send(channels, now, result)
@@ -310,55 +357,77 @@ class MediaEngine:
                     )
         return result
 
+    def skip(self, frames: int, phase: int | None = None) -> None:
+        """Account for ticks the shell could not run (a stalled process).
+
+        The calls' frame indexes and outgoing RTP timestamps move on, so both still tell
+        media time (RFC 3550 §5.1: the timestamp gap says how long nothing was sent).
+        """
+        group = self._channels if phase is None else self._groups[phase]
+        for channel in group.values():
+            channel.frame_index += frames
+            channel.session.skip(frames)
+
     def _receive(
         self, channels: list[_Channel], now: float, result: TickResult
     ) -> list[tuple[_Channel, NDArray[np.int16]]]:
         rows: list[_Channel] = []
         payloads: list[bytes] = []
-        offsets: list[int] = []
+        row_stamps: list[int] = []
         gaps: list[_Channel] = []
-        stamps: dict[str, int] = {}
+        gap_stamps: list[int] = []
+        mixed_laws = False
         for channel in channels:
-            for digit in channel.session.digits():
-                result.events.append(
-                    MediaEvent(
-                        channel.call_id, channel.frame_index, DtmfDigit(digit.digit, "rfc4733")
+            session = channel.session
+            if session.has_digits:
+                for digit in session.digits():
+                    result.events.append(
+                        MediaEvent(
+                            channel.call_id, channel.frame_index, DtmfDigit(digit.digit, "rfc4733")
+                        )
                     )
-                )
-            item = channel.session.playout(now)
-            if isinstance(item, Frame) or (isinstance(item, Gap) and item.reason is GapReason.LOST):
-                self._track_slip(channel, item.timestamp)
-            if item is not None:
-                stamps[channel.call_id] = item.timestamp
+            item = session.playout(now)
+            if item is None:
+                continue
+            timestamp = item.timestamp
+            if isinstance(item, Frame) or item.reason is GapReason.LOST:
+                offset = (timestamp - channel.frame_index * FRAME_SAMPLES) & 0xFFFFFFFF
+                if offset != channel.media_offset:
+                    self._track_slip(channel, timestamp)
             if isinstance(item, Frame) and len(item.payload) == FRAME_SAMPLES:
                 rows.append(channel)
                 payloads.append(item.payload)
-                offsets.append(channel.law_offset)
-            elif isinstance(item, Gap | Frame):
+                row_stamps.append(timestamp)
+                mixed_laws = mixed_laws or channel.law_offset != 0
+            else:
                 gaps.append(channel)  # lost, late, or an odd-sized frame: conceal
+                gap_stamps.append(timestamp)
         out: list[tuple[_Channel, NDArray[np.int16]]] = []
-        concealed: set[str] = set()
+        audio = result.audio
         if rows:
             codes = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(len(rows), -1)
-            pcm = _DECODE[codes.astype(np.int32) + np.asarray(offsets, dtype=np.int32)[:, None]]
+            if mixed_laws:
+                offsets = np.asarray([c.law_offset for c in rows], dtype=np.int32)[:, None]
+                pcm = _DECODE[codes.astype(np.int32) + offsets]
+            else:
+                pcm = ULAW_TO_PCM[codes]
             for i, channel in enumerate(rows):
                 frame = pcm[i]
                 if channel.concealer.concealing:
                     frame = channel.concealer.receive(frame)
                 out.append((channel, frame))
-        for channel in gaps:
+                channel.history.append(frame)
+                audio[channel.call_id] = CallerFrame(channel.frame_index, frame, row_stamps[i])
+        for i, channel in enumerate(gaps):
             history = (
                 np.concatenate(list(channel.history))
                 if channel.history
                 else np.zeros(FRAME_SAMPLES, dtype=np.int16)
             )
-            out.append((channel, channel.concealer.conceal(history)))
-            concealed.add(channel.call_id)
-        for channel, frame in out:
+            frame = channel.concealer.conceal(history)
+            out.append((channel, frame))
             channel.history.append(frame)
-            result.audio[channel.call_id] = CallerFrame(
-                channel.frame_index, frame, stamps[channel.call_id], channel.call_id in concealed
-            )
+            audio[channel.call_id] = CallerFrame(channel.frame_index, frame, gap_stamps[i], True)
         return out
 
     @staticmethod
@@ -387,32 +456,35 @@ class MediaEngine:
             return
         frames = np.stack([frame for _, frame in received]).astype(np.float32)
         mean_square = np.einsum("ij,ij->i", frames, frames) / FRAME_SAMPLES
-        loud = mean_square >= self._gate_ms
-        levels = 10.0 * np.log10(mean_square / _FULL_SCALE_SQ + 1e-30)
+        # Python lists: indexing a numpy array per call costs more than the whole batch
+        loud: list[bool] = (mean_square >= self._gate_ms).tolist()
+        levels: list[float] = (10.0 * np.log10(mean_square / _FULL_SCALE_SQ + 1e-30)).tolist()
+        quiet, idle = VadState.QUIET, BargeInState.IDLE
+        bargein_enabled = self.config.bargein_enabled
+        events = result.events
         for i, (channel, frame) in enumerate(received):
             if channel.inband is not None:
                 digit = channel.inband.push(frame)
                 if digit is not None:
-                    result.events.append(
+                    events.append(
                         MediaEvent(channel.call_id, channel.frame_index, DtmfDigit(digit, "inband"))
                     )
-            if (
-                not loud[i]
-                and not channel.turn_open
-                and channel.vad.state is VadState.QUIET
-                and not channel.speaking
-            ):
+            is_loud = loud[i]
+            vad = channel.vad
+            if not is_loud and not channel.turn_open and not channel.speaking and vad.state is quiet:
                 continue  # nothing can change: keep the hot path cheap
-            is_speech = bool(loud[i]) and channel.scorer.is_speech(frame)
-            state = channel.vad.advance(is_speech, float(levels[i]))
-            event = channel.endpointer.update(state, channel.frame_index, channel.vad.active)
+            # the batch already applied the energy gate: only loud frames reach the model
+            is_speech = is_loud and channel.scorer.model_is_speech(frame)
+            state = vad.advance(is_speech, levels[i])
+            event = channel.endpointer.update(state, channel.frame_index, vad.active)
             if isinstance(event, SpeechStarted):
                 channel.turn_open = True
-                result.events.append(MediaEvent(channel.call_id, channel.frame_index, event))
+                events.append(MediaEvent(channel.call_id, channel.frame_index, event))
             elif isinstance(event, SpeechEnded):
                 channel.turn_open = False
-                result.events.append(MediaEvent(channel.call_id, channel.frame_index, event))
-            if self.config.bargein_enabled:
+                events.append(MediaEvent(channel.call_id, channel.frame_index, event))
+            # an idle detector with no prompt playing stays idle: skip the call
+            if bargein_enabled and (channel.speaking or channel.bargein.state is not idle):
                 self._check_bargein(channel, state, frame, result)
 
     def _check_bargein(
@@ -434,52 +506,53 @@ class MediaEngine:
             )
 
     def _send(self, channels: list[_Channel], now: float, result: TickResult) -> None:
-        sending = [c for c in channels if c.session.destination is not None]
-        if any(c.dtmf for c in sending):
-            sending = [c for c in sending if not self._send_event(c, now, result)]
+        sending: list[tuple[_Channel, Address]] = []
+        playing: list[int] = []  # indexes into sending of the calls that play a prompt
+        frames: list[NDArray[np.int16]] = []
+        for channel in channels:
+            destination = channel.session.destination
+            if destination is None:
+                continue
+            if channel.outgoing:
+                playing.append(len(sending))
+                frames.append(channel.outgoing.popleft())
+            sending.append((channel, destination))
         if not sending:
             return
-        pcm = np.zeros((len(sending), FRAME_SAMPLES), dtype=np.int16)
-        playing = np.zeros(len(sending), dtype=bool)
-        for i, channel in enumerate(sending):
-            if channel.outgoing:
-                pcm[i] = channel.outgoing.popleft()
-                playing[i] = True
-        bits = pcm.view(np.uint16)
-        ulaw = PCM_TO_ULAW[bits]
-        alaw = PCM_TO_ALAW[bits] if any(c.law is G711Law.PCMA for c in sending) else ulaw
-        for i, channel in enumerate(sending):
-            codes = alaw[i] if channel.law is G711Law.PCMA else ulaw[i]
+        # Only prompt frames are encoded (in one batch); silence is a constant payload.
+        pcm = ulaw = alaw = None
+        if frames:
+            pcm = np.stack(frames)
+            bits = pcm.view(np.uint16)
+            ulaw = PCM_TO_ULAW[bits]
+            if any(sending[i][0].law is G711Law.PCMA for i in playing):
+                alaw = PCM_TO_ALAW[bits]
+        playing.append(-1)  # sentinel
+        row = 0
+        datagrams, events = result.datagrams, result.events
+        for i, (channel, destination) in enumerate(sending):
             was_speaking = channel.speaking
-            channel.speaking = bool(playing[i])
-            self._feed_echo_guard(channel, pcm[i], was_speaking)
+            if i == playing[row]:
+                assert pcm is not None and ulaw is not None
+                frame = pcm[row]
+                codes = alaw if alaw is not None and channel.law is G711Law.PCMA else ulaw
+                payload = codes[row].tobytes()
+                row += 1
+                channel.speaking = True
+            else:
+                frame = _SILENT_PCM
+                payload = _SILENT_PAYLOAD[channel.law]
+                channel.speaking = False
+            if channel.echo is not None and (channel.speaking or channel.echo_tail):
+                self._feed_echo_guard(channel, frame, was_speaking)
             start = channel.speaking and (channel.talkspurt or not was_speaking)
             channel.talkspurt = False
-            data = channel.session.send_audio(codes.tobytes(), start, now)
-            destination = channel.session.destination
-            assert destination is not None
-            result.datagrams.append(Datagram(channel.call_id, data, destination))
+            data = channel.session.send_audio(payload, start, now)
+            datagrams.append(Datagram(channel.call_id, data, destination))
             if was_speaking and not channel.speaking:
                 if not channel.stopped:
-                    result.events.append(
-                        MediaEvent(channel.call_id, channel.frame_index, PlayoutDone())
-                    )
+                    events.append(MediaEvent(channel.call_id, channel.frame_index, PlayoutDone()))
                 channel.stopped = False
-
-    @staticmethod
-    def _send_event(channel: _Channel, now: float, result: TickResult) -> bool:
-        """Send this tick's telephone-event packet, if one is due (True when sent)."""
-        if not channel.dtmf:
-            return False
-        payload, start = channel.dtmf.popleft()
-        if not payload:
-            return False  # a gap between digits: this tick carries audio
-        data = channel.session.send_event(payload, start, now)
-        channel.session.skip_frame()
-        destination = channel.session.destination
-        assert destination is not None
-        result.datagrams.append(Datagram(channel.call_id, data, destination))
-        return True
 
     @staticmethod
     def _feed_echo_guard(channel: _Channel, frame: NDArray[np.int16], was_speaking: bool) -> None:

@@ -198,6 +198,11 @@ class MediaSession:
         out, self._digits = self._digits, []
         return out
 
+    @property
+    def has_digits(self) -> bool:
+        """Whether `digits` has anything to return (the media engine asks every tick)."""
+        return bool(self._digits)
+
     # ----------------------------------------------------------------- sending
     @property
     def destination(self) -> Address | None:
@@ -213,6 +218,10 @@ class MediaSession:
         self._sender.count_sent(len(payload), timestamp, self.config.ssrc, now)
         self.counters.sent += 1
         return data
+
+    def skip(self, frames: int) -> None:
+        """Move the outgoing timestamp over ``frames`` ticks that sent nothing (a stall)."""
+        self._writer.skip(frames)
 
     def send_event(self, payload: bytes, event_start: bool, now: float) -> bytes:
         """An RFC 4733 telephone-event packet (the caller builds ``payload``)."""

@@ -39,6 +39,7 @@ QUESTIONS: tuple[Question, ...] = (
         extract=_extract_street,
         apply=_apply_street,
         confirm=lambda a: f"I have {a.street}.",
+        always_confirm=True,
         help="Say the house number and street, for example: 12 Elm Street, apartment 4.",
     ),
     Question(

@@ -65,6 +65,7 @@ QUESTIONS: tuple[Question, ...] = (
         extract=_name(NamePart.FIRST),
         apply=_put("first_name"),
         confirm=lambda name: f"I have {name}, spelled {spell(name)}.",
+        always_confirm=True,
         help="Say your first name and spell it, for example: Anna, A N N A.",
     ),
     Question(

@@ -50,6 +50,7 @@ QUESTIONS: tuple[Question, ...] = (
         extract=lambda text, ctx: extract_emergency_contact(text),
         apply=_apply,
         confirm=_say,
+        always_confirm=True,
         help="For example: my wife, Maria Lopez.",
     ),
     Question(

@@ -51,6 +51,7 @@ QUESTIONS: tuple[Question, ...] = (
         extract=_extract_payer,
         apply=_apply_payer,
         confirm=lambda payer: f"I have {payer.name}.",
+        always_confirm=True,
         reprompt="Sorry, I didn't recognise that insurance company.",
         help="Say the name on your insurance card, like Aetna, Medicare or Blue Cross.",
     ),

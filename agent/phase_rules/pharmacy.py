@@ -26,6 +26,7 @@ QUESTIONS: tuple[Question, ...] = (
         extract=lambda text, ctx: extract_pharmacy(text),
         apply=_apply,
         confirm=_say,
+        always_confirm=True,
         help="For example: the CVS on Main Street.",
     ),
 )

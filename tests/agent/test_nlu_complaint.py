@@ -11,13 +11,15 @@ from agent.nlu.complaint import (
     EmergencyAction,
     RedFlag,
     SeverityLevel,
+    SymptomVocabulary,
     detect_red_flag,
     extract_complaint,
     extract_duration,
     extract_severity,
     extract_symptoms,
 )
-from agent.nlu.result import Failure
+from agent.nlu.redflags import RedFlagRules
+from agent.nlu.result import Failure, VocabularyError
 
 TODAY = date(2026, 3, 12)  # a Thursday
 
@@ -227,10 +229,6 @@ def test_whole_complaint() -> None:
 
 
 def test_vocabularies_are_replaceable_and_checked() -> None:
-    from agent.nlu.complaint import SymptomVocabulary
-    from agent.nlu.redflags import RedFlagRules
-    from agent.nlu.result import VocabularyError
-
     vocab = SymptomVocabulary.from_yaml("symptoms:\n  general:\n    hiccups: [hiccups]\n")
     got = extract_symptoms("i have the hiccups and a cough", vocab).value
     assert got is not None and [s.name for s in got] == ["hiccups"]
