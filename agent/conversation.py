@@ -7,12 +7,18 @@ the turn state says whose turn it is:
 
     SPEAKING ──PlayoutDone──> LISTENING ──Transcript / keypad──> THINKING ──> SPEAKING
         └──BargeIn──> LISTENING                └──silence deadline──> SPEAKING (re-prompt)
-    any ──CallEnded / Hangup──> ENDED;  TRANSFERRING while a transfer is under way
+    THINKING ──Transfer──> TRANSFERRING ──TransferResult──> THINKING (then ENDED, or a message)
+    any ──CallEnded / Hangup──> ENDED
 
 `Conversation.handle(event, now)` returns `Command`s for the runtime. A question is asked with
 a `Speak` followed at once by a `Listen` (so the recogniser is ready for a barge-in). After
 playout, a silence deadline of ``silence_timeout_s`` is armed (`next_deadline`); it re-prompts
-and, after ``max_silences``, ends the call politely with the record kept as incomplete.
+and, after ``max_silences``, ends the call politely with the record kept as incomplete. When the
+caller starts talking the deadline moves out by ``max_turn_s``, so a turn the recogniser makes
+nothing of (a cough) cannot leave the call waiting for ever. A re-prompt or "repeat" says the
+last question again (without the acknowledgement or apology before it) and listens with the
+same hints. While a transfer is under way the caller's speech and keys are ignored; a
+`TransferResult`, `SlotBooked` or `SlotUnavailable` nobody asked for is an `AgentStateError`.
 
 Every answer first goes through the global intents (repeat, help, go back, a person, goodbye)
 and the red-flag screen; then to the question's extractor. A value is read back when the
@@ -76,6 +82,7 @@ class TurnInput(Enum):
     HEARD = "heard"
     INTERRUPTED = "interrupted"
     TRANSFER = "transfer"
+    TRANSFER_RESULT = "transfer_result"
     END = "end"
 
 
@@ -95,6 +102,7 @@ TURN_TRANSITIONS: dict[tuple[TurnState, TurnInput], TurnState] = {
     (TurnState.THINKING, TurnInput.TRANSFER): TurnState.TRANSFERRING,
     (TurnState.TRANSFERRING, TurnInput.PLAYED): TurnState.TRANSFERRING,
     (TurnState.TRANSFERRING, TurnInput.SAY): TurnState.TRANSFERRING,
+    (TurnState.TRANSFERRING, TurnInput.TRANSFER_RESULT): TurnState.THINKING,
 }
 for _state in TurnState:
     TURN_TRANSITIONS[(_state, TurnInput.END)] = TurnState.ENDED
@@ -116,6 +124,7 @@ class ConversationConfig:
     clinic_name: str = "the clinic"
     silence_timeout_s: float = 8.0
     max_silences: int = 3
+    max_turn_s: float = 30.0  # the runtime keeps at most 30 s of one caller turn
     transfer_target: str | None = None
     open_slots: tuple[Slot, ...] = ()
     slots_offered: int = 3
@@ -132,7 +141,9 @@ class _Cursor:
     silences: int = 0
     deadline: float | None = None
     last_prompt: str = ""
+    last_listen: Listen | None = None  # the hints that go with last_prompt
     special: str = ""  # which agent.dialogue step owns Mode.SPECIAL
+    asked: list[tuple[Phase, int]] = field(default_factory=list)  # for "go back"
     scratch: dict[str, Any] = field(default_factory=dict)
 
 
@@ -187,6 +198,9 @@ class Conversation:
             return dialogue.greet(self, now)
         if isinstance(event, CallEnded):
             return self._caller_hung_up(now)
+        if self.turn is TurnState.TRANSFERRING and isinstance(
+                event, Transcript | DtmfDigit | BargeIn | CallerSpeaking):
+            return []  # staff are being reached; the caller's words are not answers now
         if isinstance(event, PlayoutDone):
             self._move(TurnInput.PLAYED)
             if self.turn is TurnState.LISTENING:
@@ -197,7 +211,7 @@ class Conversation:
             self.cursor.deadline = now + self.config.silence_timeout_s
             return []
         if isinstance(event, CallerSpeaking):
-            self.cursor.deadline = None
+            self.cursor.deadline = now + self.config.silence_timeout_s + self.config.max_turn_s
             return []
         if isinstance(event, DtmfDigit):
             return self._on_digit(event.digit, now)
@@ -208,8 +222,11 @@ class Conversation:
             return dialogue.on_answer(self, event.text, event.confidence, now, keypad=False,
                                       clip=event.clip)
         if isinstance(event, SlotBooked | SlotUnavailable):
+            if self.cursor.mode is not Mode.SPECIAL or self.cursor.special != "slot":
+                raise AgentStateError(f"no booking was asked for ({type(event).__name__})")
             return dialogue.on_booking(self, event, now)
         if isinstance(event, TransferResult):
+            self._move(TurnInput.TRANSFER_RESULT)
             return dialogue.on_transfer_result(self, event, now)
         raise AgentStateError(f"unexpected event {type(event).__name__}")
 
@@ -235,12 +252,24 @@ class Conversation:
         return qs[self.cursor.index] if self.cursor.index < len(qs) else None
 
     def say(self, now: float, text: str, listen: Listen | None, *,
-            remember: bool = True, barge_in: bool = True) -> list[Command]:
-        """Speak (and then listen); the turn becomes ours."""
+            remember: bool = True, barge_in: bool = True,
+            repeat: str | None = None) -> list[Command]:
+        """Speak (and then listen); the turn becomes ours.
+
+        Args:
+            now: the current time.
+            text: what to say.
+            listen: the hints for the answer, or None when no answer is expected.
+            remember: keep this as what a re-prompt or "repeat" says again.
+            barge_in: the caller may interrupt it.
+            repeat: what to say again instead of ``text`` (the question without the
+                acknowledgement or apology in front of it).
+        """
         self._move(TurnInput.SAY)
         self.cursor.deadline = None
         if remember:
-            self.cursor.last_prompt = text
+            self.cursor.last_prompt = repeat if repeat is not None else text
+            self.cursor.last_listen = listen
         self._log_turn("agent", text, now)
         commands: list[Command] = [Speak(text, barge_in=barge_in)]
         if listen is not None:
@@ -270,6 +299,8 @@ class Conversation:
         return self._started + timedelta(seconds=now - t0)
 
     def _current_listen(self) -> Listen:
+        if self.cursor.last_listen is not None:
+            return self.cursor.last_listen
         q = self.question()
         if self.cursor.mode is Mode.CONFIRM or q is None:
             return Listen(Expectation(Expect.YES_NO))
@@ -279,18 +310,29 @@ class Conversation:
         from agent import dialogue
 
         self.cursor.deadline = None
+        self.cursor.silences = 0
         if digit == "*":
             return self.say(now, self.cursor.last_prompt, self._current_listen(),
                             remember=False)
         q = self.question()
         if self.cursor.mode is Mode.CONFIRM:
-            if digit in "12":
+            if digit in ("1", "2"):
+                self._log_turn("caller", f"[keypad {digit}]", now)
+                self._move(TurnInput.HEARD)
                 return dialogue.on_answer(self, "yes" if digit == "1" else "no", 1.0, now,
                                           keypad=True)
             return []
+        if self.cursor.mode is Mode.SPECIAL:
+            # Only the slot offer takes a key ("press the option number"); a key pressed
+            # during the summary, a callback message or urgent advice answers nothing.
+            if self.cursor.special != "slot" or not digit.isdigit():
+                return []
+            self._log_turn("caller", f"[keypad {digit}]", now)
+            self._move(TurnInput.HEARD)
+            return dialogue.on_keypad_choice(self, digit, now)
         keypad: KeypadEntry | None = q.keypad if q is not None else None
         if keypad is None:
-            return dialogue.on_keypad_choice(self, digit, now)
+            return []
         if digit != "#":
             self.cursor.keypad += digit
         done = digit == "#" or len(self.cursor.keypad) >= keypad.max_digits

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent import understanding as nlu
-from agent.commands import BookSlot, Command, Expect, Expectation, Hangup, Listen, Speak, Transfer
+from agent.commands import BookSlot, Command, Expect, Expectation, Hangup, Listen, Transfer
 from agent.conversation import Conversation, Mode
 from agent.events import SlotBooked, SlotUnavailable, TransferResult
 from agent.phases import Phase, PhaseInput, next_phase
@@ -22,6 +22,8 @@ from agent.record import IntakeStatus
 
 YES_NO = Listen(Expectation(Expect.YES_NO))
 FREE = Listen(Expectation(Expect.FREE_SPEECH, keep_audio=True))
+KEYPAD_HINT_AFTER = 2  # failed tries: first a plain re-prompt, then the keypad is offered
+MAX_SLOT_ATTEMPTS = 3  # answers that pick no offered slot before staff take over scheduling
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -43,19 +45,23 @@ def after_playout(conv: Conversation, now: float) -> list[Command]:
 def on_answer(conv: Conversation, text: str, confidence: float, now: float, *,
               keypad: bool, clip: str | None = None) -> list[Command]:
     """The caller answered (by voice or keypad)."""
+    step = conv.cursor.special if conv.cursor.mode is Mode.SPECIAL else ""
     if not keypad:
         flag = nlu.red_flag(text)
-        if flag is not None:
+        if flag is not None and step != "urgent_transfer":
             return urgent(conv, flag, now)
-        intent = nlu.intent(text)
-        in_summary = conv.cursor.mode is Mode.SPECIAL and conv.cursor.special == "summary"
-        if intent is nlu.Intent.GOODBYE and in_summary:
+        # A callback message is taken as said: "I need a person to call me about my bill"
+        # is the message, not another request for a person.
+        intent = nlu.intent(text) if step != "callback" else None
+        if intent is nlu.Intent.GOODBYE and step == "summary":
             return finish_phase(conv, now)  # "that's all, thanks": nothing left to correct
+        if intent is nlu.Intent.BACK and step == "urgent_transfer":
+            intent = None  # after 911/988 advice there is no intake to go back to
         if intent is not None:
             return on_intent(conv, intent, now)
     cursor = conv.cursor
     if cursor.mode is Mode.SPECIAL:
-        return _special(conv, text, now, keypad)
+        return _special(conv, text, now, keypad, clip)
     if cursor.mode is Mode.CONFIRM:
         return _on_confirmation(conv, text, now)
     return _on_value(conv, text, now, keypad=keypad, clip=clip)
@@ -80,22 +86,27 @@ def on_intent(conv: Conversation, intent: nlu.Intent, now: float) -> list[Comman
 
 
 # ----------------------------------------------------------------------------- questions
-def ask(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
-    """Ask the current question (skipping those that do not apply), or finish the phase."""
+def ask(conv: Conversation, now: float, prefix: str = "", *, again: bool = False) -> list[Command]:
+    """Ask the current question (skipping those that do not apply), or finish the phase.
+
+    ``again``: the caller went back to this question; ask it even if its answer is known.
+    """
     cursor = conv.cursor
     ctx = conv.context()
     qs = conv.questions()
-    while cursor.index < len(qs) and (skip := qs[cursor.index].skip_if) is not None \
-            and skip(ctx):
+    while not again and cursor.index < len(qs) and \
+            (skip := qs[cursor.index].skip_if) is not None and skip(ctx):
         cursor.index += 1
     q = conv.question()
     if q is None:
         return finish_phase(conv, now, prefix)
     cursor.mode, cursor.pending, cursor.keypad = Mode.ANSWER, None, ""
+    if not cursor.asked or cursor.asked[-1] != (cursor.phase, cursor.index):
+        cursor.asked.append((cursor.phase, cursor.index))
     text = q.text(ctx)
     if q.keypad_first and q.keypad is not None:
         text += " You can also type it on your keypad and press pound."
-    return conv.say(now, _join(prefix, text), Listen(q.expectation, q.keypad))
+    return conv.say(now, _join(prefix, text), Listen(q.expectation, q.keypad), repeat=text)
 
 
 def _on_value(conv: Conversation, text: str, now: float, *, keypad: bool,
@@ -122,10 +133,11 @@ def _on_confirmation(conv: Conversation, text: str, now: float) -> list[Command]
         return _keep(conv, conv.cursor.pending, now)
     q = conv.question()
     if answer is False:
+        rejected = conv.cursor.pending
         conv.cursor.mode, conv.cursor.pending = Mode.ANSWER, None
         # "No, it's ..." often carries the right value already.
         if q is not None and (ex := q.extract(text, conv.context())).ok \
-                and ex.value != conv.cursor.pending:
+                and ex.value != rejected:
             return _on_value(conv, text, now, keypad=False, clip=None)
         return _retry(conv, now, "Let's try again.")
     return conv.say(now, "Please say yes or no. " + conv.cursor.last_prompt, YES_NO,
@@ -151,24 +163,32 @@ def _retry(conv: Conversation, now: float, prefix: str | None = None) -> list[Co
         conv.cursor.attempts = 0
         return ask(conv, now, prefix="Let's skip that one; our staff will follow up on it.")
     hint = ""
-    if q.keypad is not None and conv.cursor.attempts >= 1:
+    if q.keypad is not None and conv.cursor.attempts >= KEYPAD_HINT_AFTER:
         hint = " You can also type it on your keypad, then press pound."
-    text = _join(prefix or q.reprompt, q.text(conv.context()) + hint)
-    return conv.say(now, text, Listen(q.expectation, q.keypad))
+    question = q.text(conv.context()) + hint
+    return conv.say(now, _join(prefix or q.reprompt, question), Listen(q.expectation, q.keypad),
+                    repeat=question)
 
 
 def go_back(conv: Conversation, now: float) -> list[Command]:
-    """The previous question, or the previous phase's last one."""
+    """The question asked before this one (in this phase or an earlier one).
+
+    While a value is being confirmed, "go back" asks the same question again. In SUMMARY
+    corrections are made in place, so the summary is read again.
+    """
     cursor = conv.cursor
-    if cursor.mode is Mode.CONFIRM or cursor.index == 0:
-        if cursor.mode is not Mode.CONFIRM and cursor.phase not in (Phase.GREETING,
-                                                                    Phase.INSURANCE):
-            cursor.phase = next_phase(cursor.phase, PhaseInput.BACK)
-            cursor.index = max(len(conv.questions()) - 1, 0)
-    else:
-        cursor.index -= 1
     cursor.attempts = 0
-    return ask(conv, now, prefix="Okay, going back.")
+    if cursor.phase is Phase.SUMMARY:
+        return read_back(conv, now, prefix="Okay.")
+    if cursor.mode is not Mode.CONFIRM:
+        # The questions actually asked, not the index before: the one before may have been
+        # skipped (a duration already given with the complaint) or be in another phase.
+        here = (cursor.phase, cursor.index)
+        while cursor.asked and cursor.asked[-1] == here:
+            cursor.asked.pop()
+        if cursor.asked:
+            cursor.phase, cursor.index = cursor.asked.pop()
+    return ask(conv, now, prefix="Okay, going back.", again=True)
 
 
 # ----------------------------------------------------------------------------- phases
@@ -183,7 +203,8 @@ def enter_phase(conv: Conversation, phase: Phase, now: float, prefix: str = "") 
     cursor.phase, cursor.index, cursor.attempts, cursor.mode = phase, 0, 0, Mode.ANSWER
     conv.update(conv.record.model_copy(update={"phase_reached": phase.value}))
     saved: list[Command] = [conv.save()]
-    if phase is Phase.SCHEDULING and conv.config.open_slots:
+    if phase is Phase.SCHEDULING and conv.config.open_slots \
+            and conv.record.appointment.slot_id is None:
         return saved + offer_slots(conv, now, prefix)
     if phase is Phase.SUMMARY:
         return saved + read_back(conv, now, prefix)
@@ -206,11 +227,11 @@ def offer_slots(conv: Conversation, now: float, prefix: str = "") -> list[Comman
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "slot"
     conv.cursor.scratch["offered"] = offered
     options = ", ".join(f"option {i + 1}, {nlu.say_slot(s)}" for i, s in enumerate(offered))
-    text = _join(prefix, f"I have these appointments: {options}. Which one would you like? "
-                 "You can say the option number or press it on your keypad.")
+    offer = (f"I have these appointments: {options}. Which one would you like? "
+             "You can say the option number or press it on your keypad.")
     labels = tuple(nlu.say_slot(s) for s in offered)
-    return conv.say(now, text, Listen(Expectation(Expect.CHOICE, vocabulary=labels),
-                                      None))
+    return conv.say(now, _join(prefix, offer),
+                    Listen(Expectation(Expect.CHOICE, vocabulary=labels), None), repeat=offer)
 
 
 def on_booking(conv: Conversation, event: SlotBooked | SlotUnavailable,
@@ -235,20 +256,29 @@ def on_keypad_choice(conv: Conversation, digit: str, now: float) -> list[Command
 def read_back(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
     """Read the record back and ask whether it is all correct."""
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "summary"
-    text = _join(prefix, "Let me read back what I have. " + nlu.summary_text(conv.record)
-                 + " Is all of that correct? If something is wrong, just tell me the "
-                 "right value.")
-    return conv.say(now, text, Listen(Expectation(Expect.FREE_SPEECH)))
+    summary = ("Let me read back what I have. " + nlu.summary_text(conv.record)
+               + " Is all of that correct? If something is wrong, just tell me the "
+               "right value.")
+    return conv.say(now, _join(prefix, summary), Listen(Expectation(Expect.FREE_SPEECH)),
+                    repeat=summary)
 
 
-def _special(conv: Conversation, text: str, now: float, keypad: bool) -> list[Command]:
+def _special(conv: Conversation, text: str, now: float, keypad: bool,
+             clip: str | None = None) -> list[Command]:
     step = conv.cursor.special
     if step == "slot":
         offered: tuple[Slot, ...] = conv.cursor.scratch.get("offered", ())
         slot = nlu.choose_slot(text, offered, conv.context().now)
         if slot is None:
-            return conv.say(now, "Sorry, which option? Say one, two or three.",
-                            Listen(Expectation(Expect.CHOICE)))
+            conv.cursor.attempts += 1
+            if conv.cursor.attempts >= MAX_SLOT_ATTEMPTS:
+                return finish_phase(conv, now, "Our staff will call you to find a time.")
+            numbers = ("one", "two", "three", "four", "five")[: len(offered)]
+            choices = f"{', '.join(numbers[:-1])} or {numbers[-1]}" if len(numbers) > 1 \
+                else numbers[0]
+            return conv.say(now, f"Sorry, which option? Say {choices}.", conv._current_listen(),
+                            remember=False)
+        conv.cursor.attempts = 0
         return [BookSlot(slot.slot_id)]
     if step == "summary":
         answer = nlu.yes_no(text)
@@ -258,8 +288,10 @@ def _special(conv: Conversation, text: str, now: float, keypad: bool) -> list[Co
         if corrected is not None:
             record, what = corrected
             conv.update(record)
-            return conv.say(now, f"Thanks, I've updated {what}. Anything else to correct? "
-                            "If not, say that's all.", Listen(Expectation(Expect.FREE_SPEECH)))
+            # Asked so that "yes" still means "all correct", as for the read-back itself.
+            return conv.say(now, f"Thanks, I've updated {what}. Is everything else correct? "
+                            "If not, tell me what to change.",
+                            Listen(Expectation(Expect.FREE_SPEECH)))
         if answer is False:
             return conv.say(now, "What should I correct? Tell me the field and the right "
                             "value, for example: my ZIP code is 0 2 1 3 9.",
@@ -270,14 +302,17 @@ def _special(conv: Conversation, text: str, now: float, keypad: bool) -> list[Co
                         "what to change.", Listen(Expectation(Expect.FREE_SPEECH)))
     if step == "urgent_transfer":
         if nlu.yes_no(text) is True and conv.config.transfer_target:
+            said = conv.say(now, "Connecting you now.", None, remember=False, barge_in=False)
             conv.transferring()
-            return [Speak("Connecting you now.", barge_in=False),
-                    Transfer(conv.config.transfer_target)]
+            return [*said, Transfer(conv.config.transfer_target)]
         return end_call(conv, now, IntakeStatus.URGENT, "Please call 9 1 1 now if this is "
                         "an emergency. Goodbye.", reason="urgent")
     if step == "callback":
         message = text.strip()
-        conv.update(conv.record.model_copy(update={"callback_message": message}))
+        update: dict[str, Any] = {"callback_message": message}
+        if clip is not None:
+            update["audio_clips"] = [*conv.record.audio_clips, clip]
+        conv.update(conv.record.model_copy(update=update))
         return end_call(conv, now, IntakeStatus.CALLBACK, "Thank you. Our staff will call "
                         "you back. Goodbye.", reason="callback")
     return []
@@ -302,10 +337,12 @@ def urgent(conv: Conversation, flag: nlu.RedFlagAdvice, now: float) -> list[Comm
 def escalate(conv: Conversation, now: float) -> list[Command]:
     """The caller wants a person: transfer (REFER), or take a callback message."""
     if conv.config.transfer_target:
-        conv.update(conv.record.model_copy(update={"status": IntakeStatus.TRANSFERRED}))
+        if conv.record.status is IntakeStatus.IN_PROGRESS:  # an urgent call stays urgent
+            conv.update(conv.record.model_copy(update={"status": IntakeStatus.TRANSFERRED}))
+        said = conv.say(now, "Sure, connecting you to our staff now.", None, remember=False,
+                        barge_in=False)
         conv.transferring()
-        return [conv.save(), Speak("Sure, connecting you to our staff now.", barge_in=False),
-                Transfer(conv.config.transfer_target)]
+        return [conv.save(), *said, Transfer(conv.config.transfer_target)]
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
     return conv.say(now, "No one is available to take your call right now. Please tell me "
                     "briefly how we can help, and our staff will call you back.", FREE)
@@ -314,18 +351,24 @@ def escalate(conv: Conversation, now: float) -> list[Command]:
 def on_transfer_result(conv: Conversation, event: TransferResult, now: float) -> list[Command]:
     """A transfer failed: take a message instead; succeeded: we are done."""
     if event.accepted:
+        conv.update(conv.record.model_copy(update={"ended_at": conv.ended_at(now)}))
         conv.end()
         return [conv.save(), Hangup("transferred")]
+    if conv.record.status is IntakeStatus.TRANSFERRED:  # it was not
+        conv.update(conv.record.model_copy(update={"status": IntakeStatus.IN_PROGRESS}))
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
-    conv.turn = conv.turn.__class__.THINKING
     return conv.say(now, "I couldn't connect you. Please tell me briefly how we can help, "
                     "and our staff will call you back.", FREE)
 
 
 def end_call(conv: Conversation, now: float, status: IntakeStatus, text: str, *,
              reason: str) -> list[Command]:
-    """Say goodbye, keep the record, hang up."""
-    if conv.record.status in (IntakeStatus.IN_PROGRESS,) or status is not IntakeStatus.COMPLETE:
+    """Say goodbye, keep the record, hang up.
+
+    ``status`` applies only while the record is in progress: an urgent call that then goes
+    silent, or says goodbye, stays urgent.
+    """
+    if conv.record.status is IntakeStatus.IN_PROGRESS:
         conv.update(conv.record.model_copy(update={"status": status}))
     commands = conv.say(now, text, None, barge_in=False)
     conv.update(conv.record.model_copy(update={"ended_at": conv.ended_at(now)}))

@@ -60,7 +60,10 @@ class SqliteRecords:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._seq = 0
+        # Carry the save counter over from the file: restarting at 0 would rank records saved
+        # after a restart below older saves in `list`.
+        self._seq: int = self._db.execute(
+            "SELECT COALESCE(MAX(updated_seq), 0) FROM intakes").fetchone()[0]
 
     def save(self, record: IntakeRecord) -> None:
         """Insert or replace ``record`` durably."""

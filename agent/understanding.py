@@ -21,11 +21,12 @@ from agent.nlu.demographics import PersonName
 from agent.nlu.emergency_contact import EmergencyContact
 from agent.nlu.insurance import Payer, default_catalog, read_back_digits
 from agent.nlu.intents import GlobalIntent, detect_intent
+from agent.nlu.numbers import words_to_int
 from agent.nlu.pharmacy import Pharmacy
 from agent.nlu.phone import PhoneNumber
 from agent.nlu.redflags import EmergencyAction, detect_red_flag
 from agent.nlu.scheduling import choose_slot as choose_slot_time
-from agent.nlu.text import tokens
+from agent.nlu.text import content, tokens
 from agent.nlu.yesno import Answer, classify_confirmation
 from agent.questions import Context, Slot
 from agent.record import IntakeRecord
@@ -102,14 +103,21 @@ def say_slot(slot: Slot) -> str:
     return f"{when:%A, %B} {when.day} at {hour}{minutes} {when:%p} with {slot.provider}"
 
 
+#: `agent.nlu.scheduling.match_slots` scores 0.9 when one slot fits or the caller named a
+#: time (the closest wins) and 0.75 when several fit a vaguer wish ("monday"): only the
+#: latter is too unsure to book without asking again.
+SLOT_SURE = 0.9
+
+
 def choose_slot(text: str, offered: Sequence[Slot], now: datetime) -> Slot | None:
     """The offered slot the caller picked (by number, keypad or description)."""
-    words = tokens(text)
-    if len(words) == 1 and words[0].isdigit():
-        index = int(words[0]) - 1
+    words = content(tokens(text))
+    number = words_to_int(words) if len(words) == 1 else None  # "2" on the keypad, or "two"
+    if number is not None:
+        index = number - 1
         return offered[index] if 0 <= index < len(offered) else None
     found = choose_slot_time(text, [s.start for s in offered], now)
-    if found.value is None or found.alternatives:
+    if found.value is None or (found.alternatives and found.confidence < SLOT_SURE):
         return None
     return next((s for s in offered if s.start == found.value), None)
 
@@ -191,10 +199,12 @@ def apply_correction(record: IntakeRecord, text: str,
 def _corrected(record: IntakeRecord, field: Field,
                value: object) -> tuple[IntakeRecord, str] | None:
     d, a = record.demographics, record.address
-    if field in (Field.NAME, Field.FIRST_NAME, Field.LAST_NAME) and isinstance(value, PersonName):
-        update = {k: v for k, v in (("first_name", value.first), ("last_name", value.last))
-                  if v and (field is Field.NAME or k.startswith(field.value.split("_")[0]))}
+    if field is Field.NAME and isinstance(value, PersonName):
+        update = {k: v for k, v in (("first_name", value.first), ("last_name", value.last)) if v}
         return _put(record, "demographics", d, update), "your name"
+    if field in (Field.FIRST_NAME, Field.LAST_NAME) and isinstance(value, str):
+        # parse_correction gives the one name part as text ("my last name is Garza").
+        return _put(record, "demographics", d, {field.value: value}), "your name"
     if field is Field.DATE_OF_BIRTH:
         return _put(record, "demographics", d, {"date_of_birth": value}), "your date of birth"
     if field is Field.PHONE and isinstance(value, PhoneNumber):
@@ -223,6 +233,8 @@ def _corrected(record: IntakeRecord, field: Field,
             contact["name"] = " ".join(p for p in (value.name.first, value.name.last) if p)
         if value.relationship is not None:
             contact["relationship"] = value.relationship.value
+        if value.phone is not None:
+            contact["phone"] = value.phone.e164
         return _put(record, "emergency_contact", record.emergency_contact, contact), \
             "your emergency contact"
     return None

@@ -7,8 +7,10 @@ out of one socket pair, which the server's sessions latch onto (symmetric RTP), 
 server's packets for all calls come back to it.
 
 Arrival times are the kernel's receive timestamps (SO_TIMESTAMPNS), so the generator's own
-scheduling delays do not count against the server. Packet ``k`` of every server stream is due
-at ``origin + k * 20 ms`` (see ``capacity_common``); its lateness is arrival minus that. On
+scheduling delays do not count against the server. Packet ``k`` of call ``c`` is due at
+``origin + offset[c] + k * 20 ms`` (``offset`` is the call's phase group's place in the
+period, announced by the server; see ``capacity_common``); its lateness is arrival minus
+that. On
 loopback the transit is a few microseconds, so this is the server's send lateness. Loss is
 counted per stream over the ticks of the measurement window: each tick due in the window
 that never arrived is lost. SO_RXQ_OVFL reports datagrams our own socket dropped, kept apart
@@ -106,7 +108,9 @@ class Receiver:
         self.heads.clear()
         self.stamps.clear()
 
-    def analyse(self, origin: float, start: float, end: float) -> dict[str, Any]:
+    def analyse(
+        self, origin: float, offsets: list[float], start: float, end: float
+    ) -> dict[str, Any]:
         """Lateness and loss of the server's packets due within [start, end)."""
         self.flush()
         call = np.concatenate(self.call_chunks) if self.call_chunks else np.zeros(0, np.int64)
@@ -119,7 +123,8 @@ class Receiver:
         key = call * (last + 1) + tick
         _, index = np.unique(key, return_index=True)  # first arrival of each (call, tick)
         duplicates = len(key) - len(index)
-        lateness = arrival[index] - (origin + tick[index] * PTIME_S)
+        offset = np.asarray(offsets)[call[index]]
+        lateness = arrival[index] - (origin + offset + tick[index] * PTIME_S)
         expected = self.calls * (last - first)
         received = len(index)
         late = int((lateness > LATE_S).sum())
@@ -233,7 +238,7 @@ def run(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
     if cpu_end == 0.0:
         cpu_end = cpu_seconds()
     offset_drift = realtime_offset() - receiver.offset
-    result = receiver.analyse(plan["origin"], *window)
+    result = receiver.analyse(plan["origin"], plan["offsets"], *window)
     rtp.close()
     rtcp.close()
     return {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
 import socket
 import sys
@@ -96,6 +97,7 @@ class Harness:
         self.next_play = dict.fromkeys(self.prompt_calls, 0.0)
         self.events: collections.Counter[str] = collections.Counter()
         self.audio_frames = 0
+        self.concealed_frames = 0
         self.prompts_started = 0
         self.harness_cpu_s = 0.0
         self.measuring = False
@@ -111,8 +113,10 @@ class Harness:
                     self.events[type(event).__name__] += 1
             audio = handle.audio
             while not audio.empty():
-                audio.get_nowait()
-                self.audio_frames += self.measuring
+                frame = audio.get_nowait()
+                if self.measuring and frame is not None:
+                    self.audio_frames += 1
+                    self.concealed_frames += frame.concealed
         for call in self.prompt_calls:
             handle = self.handles[call]
             if handle.playing:
@@ -133,6 +137,7 @@ class Harness:
         wall = time.monotonic()
         stats = asdict(self.runtime.stats)
         expected = received = lost = jb_lost = jb_late = jb_underruns = jb_dropped = 0
+        jb_inserted = 0
         for handle in self.handles:
             session = self.runtime.engine.session(handle.call_id)
             if session is None:
@@ -146,6 +151,7 @@ class Harness:
             jb_late += jitter.late
             jb_underruns += jitter.underruns
             jb_dropped += jitter.dropped
+            jb_inserted += jitter.inserted
         return {
             "cpu_s": cpu,
             "wall_s": wall,
@@ -157,18 +163,18 @@ class Harness:
             "jb_late": jb_late,
             "jb_underruns": jb_underruns,
             "jb_dropped": jb_dropped,
+            "jb_inserted": jb_inserted,
         }
 
 
 async def serve(args: argparse.Namespace) -> dict[str, Any]:
     """Set up the calls, announce them, measure the window, tear down."""
     loop = asyncio.get_running_loop()
-    runtime = MediaRuntime(HOST, ptime_s=PTIME_S)
+    runtime = MediaRuntime(HOST, ptime_s=PTIME_S, phases=args.phases)
     ports = bind_calls(runtime, args.calls, args.base_port, args.limit_port)
     peer_rtp = Address(HOST, args.peer_port)
     peer_rtcp = Address(HOST, args.peer_port + 1)
     handles: list[CallMedia] = []
-    origin = loop.time() + PTIME_S  # the runtime's pacer starts here (first attach)
     for call in range(args.calls):
         inband = args.inband_every and call % args.inband_every == 1
         config = SessionConfig(
@@ -183,6 +189,12 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         session = MediaSession(config, loop.time())
         handles.append(runtime.attach(f"call-{call}", session, G711Law.PCMU))
     harness = Harness(runtime, handles, args.prompt_every)
+    origin = runtime.schedule_start
+    slot_s = PTIME_S / runtime.phases
+    offsets = [runtime.engine.phase_of(h.call_id) * slot_s for h in handles]
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()  # the calls' long-lived state leaves the collector's generations
     ready_at = time.monotonic()
     measure_from = ready_at + args.lead + args.warmup
     measure_to = measure_from + args.measure
@@ -192,6 +204,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
                 "ready": True,
                 "ports": ports,
                 "origin": origin,
+                "offsets": offsets,
                 "measure_from": measure_from,
                 "measure_to": measure_to,
             }
@@ -225,9 +238,11 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     runtime.close()
     return {
         "calls": args.calls,
+        "phases": args.phases,
         "window": snapshots,
         "events": dict(harness.events),
         "audio_frames": harness.audio_frames,
+        "concealed_frames": harness.concealed_frames,
         "prompts_started": harness.prompts_started,
         "prompt_calls": len(harness.prompt_calls),
         "harness_cpu_s": harness.harness_cpu_s,
@@ -247,6 +262,8 @@ def main() -> int:
     parser.add_argument("--measure", type=float, default=15.0)
     parser.add_argument("--prompt-every", type=int, default=3, help="prompts on every k-th call")
     parser.add_argument("--inband-every", type=int, default=10, help="in-band DTMF every k-th")
+    parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after setup")
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     pin_to_core(args.core)

@@ -82,7 +82,7 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{BENCH}"}
     server_cmd = [
         sys.executable,
-        str(BENCH / "capacity_server.py"),
+        os.environ.get("CAPACITY_SERVER", str(BENCH / "capacity_server.py")),
         f"--calls={calls}",
         f"--base-port={args.base_port}",
         f"--limit-port={args.peer_port - 1}",
@@ -91,9 +91,12 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
         f"--measure={args.measure}",
         f"--prompt-every={args.prompt_every}",
         f"--inband-every={args.inband_every}",
+        f"--phases={args.phases}",
     ]
     if args.no_uvloop:
         server_cmd.append("--no-uvloop")
+    if args.gc_freeze:
+        server_cmd.append("--gc-freeze")
     bound_s = 60.0 + args.warmup + args.measure + 30.0
     started = time.monotonic()
     server = subprocess.Popen(
@@ -173,7 +176,8 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     late_packets = stats1.get("late_packets", 0) - stats0.get("late_packets", 0)
     in_expected = end["in_expected"] - start["in_expected"]
     in_lost = end["in_lost"] - start["in_lost"]
-    per_tick_us = cpu / max(1, calls * ticks) * 1e6
+    periods = wall / PTIME_S  # every call has one tick per period
+    per_tick_us = cpu / (calls * periods) * 1e6
     return {
         "calls": calls,
         "cpu_us_per_call_tick": per_tick_us,
@@ -183,7 +187,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "udp_round_us": server["udp_round_us"],
         "cpu_vs_udp_round": per_tick_us / server["udp_round_us"],
         "ticks": ticks,
-        "expected_ticks": round(wall / PTIME_S),
+        "expected_ticks": round(periods * server["phases"]),
         "late_ticks": stats1["late_ticks"] - stats0["late_ticks"],
         "skipped_frames": stats1["skipped_frames"] - stats0["skipped_frames"],
         "max_tick_lateness_ms": end["max_lateness_s"] * 1e3,
@@ -265,6 +269,8 @@ def main() -> int:
     parser.add_argument("--peer-port", type=int, default=44000)
     parser.add_argument("--prompt-every", type=int, default=3)
     parser.add_argument("--inband-every", type=int, default=10)
+    parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
+    parser.add_argument("--gc-freeze", action="store_true", help="server: gc.freeze() after setup")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--json", help="write raw and derived figures here")
     parser.add_argument("--profile", help="py-spy the server over the window into this dir")

@@ -309,6 +309,12 @@ class DtmfToneDetector:
         self._buffer = buffer[count * hop :]
         if count == 0:
             return []
+        # A quiet stretch holds no tone pair, and most frames of a call are quiet: a
+        # Goertzel power never exceeds N times its window's energy (Cauchy-Schwarz), so if
+        # the samples all windows span are below half of what one tone needs, none can hit.
+        span = buffer[: (count - 1) * hop + size].astype(np.float64)
+        if float(np.dot(span, span)) * size < 0.5 * self._min_power:
+            return [None] * count
         starts = np.arange(count)[:, None] * hop
         x = buffer[starts + np.arange(size)].astype(np.float64)  # (windows, size)
         power = self._bank.power(x)  # (windows, 8): 4 rows, then 4 columns

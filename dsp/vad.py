@@ -159,7 +159,7 @@ class WebRtcScorer:
         return bool(self._model.is_speech(frame.tobytes(), SAMPLE_RATE_HZ))
 
     def model_is_speech(self, frame: NDArray[np.int16]) -> bool:
-        """webrtcvad's verdict alone, for a frame the caller found above the gate already.
+        """Return the webrtcvad model's verdict alone, for a frame already found above the gate.
 
         The media engine measures the energy of every call's frame in one batch; checking
         it again here, per call, would double the cost of the common loud frame. The frame

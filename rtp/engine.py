@@ -219,19 +219,24 @@ class _NoScorer:
 class MediaEngine:
     """All calls' media, advanced together by `tick`.
 
-    With ``phases`` > 1 the calls are spread over that many phase groups (a new call joins
-    the smallest), and the shell ticks one group at a time, ``ptime / phases`` apart: each
-    call still gets one tick per ptime, but the work and the packets of a period are spread
-    over it instead of leaving in one burst, so a call's packet waits only for its own
-    group's work, not for every call's (a thousand calls' work is longer than the 5 ms a
-    packet may be late). ``tick(now)`` without a phase advances every call, as with one group.
+    With ``phases`` > 1 the calls are spread over up to that many phase groups, and the
+    shell ticks one group at a time, ``ptime / phases`` apart: each call still gets one tick
+    per ptime, but the work and the packets of a period are spread over it instead of
+    leaving in one burst, so a call's packet waits only for its own group's work, not for
+    every call's (a thousand calls' work is longer than the 5 ms a packet may be late). A
+    group is filled to ``group_calls`` before another opens (each tick has a fixed cost that
+    a group of a few calls would not amortise), as far as possible from the open ones; once
+    all are open a call joins the smallest. ``tick(now)`` without a phase advances every call.
     """
 
-    def __init__(self, config: EngineConfig | None = None, *, phases: int = 1) -> None:
-        if phases < 1:
-            raise ValueError("phases must be at least 1")
+    def __init__(
+        self, config: EngineConfig | None = None, *, phases: int = 1, group_calls: int = 50
+    ) -> None:
+        if phases < 1 or group_calls < 1:
+            raise ValueError("phases and group_calls must be at least 1")
         self.config = config or EngineConfig()
         self.phases = phases
+        self.group_calls = group_calls
         self._channels: dict[str, _Channel] = {}
         self._groups: list[dict[str, _Channel]] = [{} for _ in range(phases)]
         self._gate_ms = _FULL_SCALE_SQ * 10 ** (self.config.vad.scorer.gate_dbfs / 10)
@@ -242,10 +247,28 @@ class MediaEngine:
         previous = self._channels.get(call_id)
         if previous is not None:  # re-added: the new session replaces the old one
             self._groups[previous.phase].pop(call_id, None)
-        phase = min(range(self.phases), key=lambda p: len(self._groups[p]))
+        phase = self._place()
         channel = _Channel(call_id, session, law, self.config, phase)
         self._channels[call_id] = channel
         self._groups[phase][call_id] = channel
+
+    def _place(self) -> int:
+        """The phase group a new call joins (see the class docstring)."""
+        sizes = [len(group) for group in self._groups]
+        opened = [p for p in range(self.phases) if sizes[p]]
+        if not opened:
+            return 0
+        roomy = [p for p in opened if sizes[p] < self.group_calls]
+        if roomy:
+            return min(roomy, key=lambda p: sizes[p])
+        closed = [p for p in range(self.phases) if not sizes[p]]
+        if not closed:
+            return min(range(self.phases), key=lambda p: sizes[p])
+
+        def distance(p: int) -> int:  # to the nearest open group, around the period
+            return min(min((p - q) % self.phases, (q - p) % self.phases) for q in opened)
+
+        return max(closed, key=distance)
 
     def phase_of(self, call_id: str) -> int:
         """The phase group of a call: its ticks come ``phase * ptime / phases`` into a period."""
@@ -302,8 +325,9 @@ class MediaEngine:
             channel.pending.append(PlayoutStopped(dropped, "stop"))
         return dropped
 
-    def send_digits(self, call_id: str, digits: str, *, tone_ms: int = 100,
-                    gap_ms: int = 80) -> None:
+    def send_digits(
+        self, call_id: str, digits: str, *, tone_ms: int = 100, gap_ms: int = 80
+    ) -> None:
         """Queue RFC 4733 telephone-events for ``digits`` (one event per digit).
 
         Each event: an update every tick for ``tone_ms`` (marker on the first), then the end
@@ -338,9 +362,7 @@ class MediaEngine:
         for channel in channels:
             if channel.pending:
                 for payload in channel.pending:
-                    result.events.append(
-                        MediaEvent(channel.call_id, channel.frame_index, payload)
-                    )
+                    result.events.append(MediaEvent(channel.call_id, channel.frame_index, payload))
                 channel.pending.clear()
         received = self._receive(channels, now, result)
         self._analyse(received, result)
@@ -445,9 +467,7 @@ class MediaEngine:
         slipped = channel.media_offset is not None and offset != channel.media_offset
         channel.media_offset = offset
         if slipped and channel.echo is not None and (channel.speaking or channel.echo_tail):
-            channel.echo = EchoGuard()
-            for frame in channel.sent:
-                channel.echo.observe_sent(frame)
+            channel.echo.restart(channel.sent)
 
     def _analyse(
         self, received: list[tuple[_Channel, NDArray[np.int16]]], result: TickResult
@@ -471,7 +491,12 @@ class MediaEngine:
                     )
             is_loud = loud[i]
             vad = channel.vad
-            if not is_loud and not channel.turn_open and not channel.speaking and vad.state is quiet:
+            if (
+                not is_loud
+                and not channel.turn_open
+                and not channel.speaking
+                and vad.state is quiet
+            ):
                 continue  # nothing can change: keep the hot path cheap
             # the batch already applied the energy gate: only loud frames reach the model
             is_speech = is_loud and channel.scorer.model_is_speech(frame)

@@ -234,13 +234,21 @@ class _Counters:
     strays: int = 0
 
 
-@dataclass(frozen=True, slots=True)
 class _Entry:
-    seq: int  # extended
-    ts: int  # extended, on the buffer's unified timeline
-    media_s: float
-    boundary: bool  # first packet of an epoch
-    frame: Frame
+    """A buffered frame, never changed once built.
+
+    A plain slotted class rather than a frozen dataclass: one is built per packet, and this
+    is several times cheaper.
+    """
+
+    __slots__ = ("boundary", "frame", "media_s", "seq", "ts")
+
+    def __init__(self, seq: int, ts: int, media_s: float, boundary: bool, frame: Frame) -> None:
+        self.seq = seq  # extended
+        self.ts = ts  # extended, on the buffer's unified timeline
+        self.media_s = media_s
+        self.boundary = boundary  # first packet of an epoch
+        self.frame = frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +304,39 @@ class JitterBuffer:
     def push(self, packet: RtpPacket, now: float) -> None:
         """Take one received audio packet (its arrival time is ``now``)."""
         self._n.received += 1
+        # Fast path: the next packet of the stream, in order and on time (nearly all of
+        # them). It does exactly what `_accept` and `_store` do for such a packet.
+        seq_raw, ext = self._seq_ref
+        if (
+            packet.ssrc == self._ssrc
+            and packet.sequence_number == (seq_raw + 1) & 0xFFFF
+            and ext == self._highest
+        ):
+            ext += 1
+            ts_raw, ts_ext = self._ts_ref
+            ahead = (packet.timestamp - ts_raw) & 0xFFFFFFFF
+            rate = self.config.clock_rate_hz
+            index = ext & self._mask
+            slot = self._ring[index]
+            if (
+                ahead < 0x80000000  # not back in time (RFC 3550 §5.1)
+                and ahead / rate - (now - self._last_arrival) <= _DISCONTINUITY_S
+                and self._next <= ext <= self._next + self._mask
+                and (slot is None or slot.seq != ext)
+            ):
+                ts = ts_ext + ahead
+                media_s = ts / rate
+                p = packet
+                frame = Frame(
+                    p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker
+                )
+                self._ring[index] = _Entry(ext, ts, media_s, False, frame)
+                self._highest = ext
+                self._seq_ref = (p.sequence_number, ext)
+                self._ts_ref = (p.timestamp, ts)
+                self._last_arrival = now
+                self._observe(now - media_s, now, in_order=True)
+                return
         self._accept(packet, now)
 
     def _accept(self, packet: RtpPacket, now: float) -> None:
@@ -469,8 +510,11 @@ class JitterBuffer:
             return self._play(entry, now)
         # Each pass uses up one slot, so the ring size bounds the loop.
         may_drop = True  # at most one frame dropped per tick
-        for _ in range(self._mask + 2):
-            entry = self._entry(self._next)
+        ring, mask = self._ring, self._mask
+        for _ in range(mask + 2):
+            entry = ring[self._next & mask]  # `_entry`, inline: this runs per call per tick
+            if entry is not None and entry.seq != self._next:
+                entry = None
             if entry is None:
                 gap_ts = (self._last[2] + self._spf * (self._next - self._last[0])) & 0xFFFFFFFF
                 if self._highest > self._next:
@@ -483,7 +527,13 @@ class JitterBuffer:
                 self._n.underruns += 1
                 self._credit += 1
                 return Gap(gap_ts, GapReason.UNDERRUN)
-            if self._is_talkspurt_start(entry) and now < self._deadline(entry, now):
+            last_seq, last_ts, _ = self._last  # `_is_talkspurt_start`, inline
+            talkspurt_start = (
+                entry.boundary
+                or entry.frame.marker
+                or entry.ts > last_ts + self._spf * (entry.seq - last_seq)
+            )
+            if talkspurt_start and now < self._deadline(entry, now):
                 self._n.underruns += 1
                 return Gap(entry.frame.timestamp, GapReason.UNDERRUN)
             action = self._adapt(entry, now, may_drop=may_drop)
@@ -497,6 +547,9 @@ class JitterBuffer:
                 return Gap(entry.frame.timestamp, GapReason.INSERTED)
             return self._play(entry, now)
         raise AssertionError("jitter buffer pop did not settle")  # pragma: no cover
+
+    def _has(self, ext: int) -> bool:
+        return self._entry(ext) is not None
 
     def _entry(self, ext: int) -> _Entry | None:
         entry = self._ring[ext & self._mask]
@@ -518,11 +571,6 @@ class JitterBuffer:
         wanted = cfg.jitter_factor * self._smooth_s + cfg.ptime_s
         return min(max(wanted, cfg.min_delay_s), cfg.max_delay_s)
 
-    def _is_talkspurt_start(self, entry: _Entry) -> bool:
-        last_seq, last_ts, _ = self._last
-        expected_ts = last_ts + self._spf * (entry.seq - last_seq)
-        return entry.boundary or entry.frame.marker or entry.ts > expected_ts
-
     def _adapt(self, entry: _Entry, now: float, *, may_drop: bool) -> _Action:
         """Decide whether the frame that is due plays, is dropped, or waits one tick."""
         cfg = self.config
@@ -530,14 +578,16 @@ class JitterBuffer:
             return _Action.PLAY  # the tail of an old epoch is timed against another base
         delay = now - entry.media_s - self._base_s(now)
         surplus = delay - self._target_s()
-        can_drop = may_drop and self._entry(entry.seq + 1) is not None
-        if delay > cfg.max_delay_s + cfg.ptime_s and can_drop:
+        # whether the next frame is here (so this one may go) is looked up only when asked
+        if delay > cfg.max_delay_s + cfg.ptime_s and may_drop and self._has(entry.seq + 1):
             return _Action.DROP
         if surplus > cfg.ptime_s:
             self._under_since = None
             if self._over_since is None:
                 self._over_since = now
-            elif now - self._over_since >= cfg.adapt_hold_s and can_drop:
+            elif (
+                now - self._over_since >= cfg.adapt_hold_s and may_drop and self._has(entry.seq + 1)
+            ):
                 self._over_since = now
                 return _Action.DROP
         elif surplus < -cfg.ptime_s / 2:

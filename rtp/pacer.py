@@ -28,7 +28,7 @@ import math
 from typing import Final
 
 from rtp.errors import RtpError
-from rtp.packet import RtpPacket
+from rtp.packet import pack_plain
 
 _EPSILON_S: Final = 1e-9  # float slack, so a tick exactly on a deadline counts
 
@@ -154,14 +154,7 @@ class RtpStreamWriter:
         return self._build(payload, payload_type, self._event_timestamp, event_start)
 
     def _build(self, payload: bytes, payload_type: int, timestamp: int, marker: bool) -> bytes:
-        packet = RtpPacket(
-            payload_type=payload_type,
-            sequence_number=self._seq,
-            timestamp=timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=marker,
-        )
-        data = bytes(packet)  # validates the payload type range
+        # bytes(RtpPacket(...)) without building the packet: this runs per call per tick
+        data = pack_plain(payload_type, self._seq, timestamp, self.ssrc, payload, marker)
         self._seq = (self._seq + 1) & 0xFFFF
         return data

@@ -72,6 +72,7 @@ __all__ = [
     "SenderReport",
     "UnknownRtcp",
     "is_rtcp",
+    "pack_plain",
     "parse_rtcp",
     "parse_rtcp_compound",
 ]
@@ -238,3 +239,31 @@ class RtpPacket:
         if not 0 <= self.ssrc <= 0xFFFFFFFF:
             return "RTP SSRC must be 32 bits"
         return "RTP CSRC must be 32 bits"
+
+
+def pack_plain(
+    payload_type: int, sequence_number: int, timestamp: int, ssrc: int, payload: bytes, marker: bool
+) -> bytes:
+    """``bytes(RtpPacket(...))`` for a packet without CSRCs, extension or padding, unbuilt.
+
+    The send path makes one packet per call per tick; building the frozen dataclass only to
+    serialise it costs more than the rest of the send. Same checks, same messages.
+
+    Raises:
+        RtpError: A field is out of its wire range.
+    """
+    if not 0 <= payload_type <= 0x7F:
+        raise RtpError("RTP payload type must be in 0..127")
+    try:
+        header = _HEADER.pack(
+            _PLAIN_V2,
+            payload_type | 0x80 if marker else payload_type,
+            sequence_number,
+            timestamp,
+            ssrc,
+        )
+    except struct.error:
+        raise RtpError(
+            RtpPacket(payload_type, sequence_number, timestamp, ssrc)._range_error()
+        ) from None
+    return header + payload

@@ -3,9 +3,21 @@
 `MediaRuntime` owns one `MediaEngine` and one timer. Each call gets a non-blocking UDP
 socket pair (RTP on an even port, RTCP on the next) read with ``loop.add_reader``, which
 drains every queued datagram per wake-up. The timer runs on absolute deadlines from a
-`PacedSender` (frame n is due at start + n*ptime, so lateness never accumulates); a stalled
-loop gets a bounded burst of catch-up ticks. Lateness of every tick is counted, and sends that
-the kernel refuses (EAGAIN) are dropped and counted, never retried.
+`PacedSender` (slot n is due at start + n*slot, so lateness never accumulates); a stalled
+loop gets a bounded burst of catch-up ticks, and the ticks it skips still move the calls'
+RTP timestamps on (RFC 3550 §5.1). Sends that the kernel refuses (EAGAIN) are dropped and
+counted, never retried.
+
+*Phases.* The calls are spread over ``phases`` groups (`MediaEngine`), and the period is cut
+into as many slots: slot n ticks group ``n % phases``. Each call still sends every ptime, but
+its packet waits only for its own group's work, and the load is even across the period. With
+one burst per period, a thousand calls' packets would leave up to a whole tick's work (tens
+of milliseconds in Python) after their deadline. Slots of empty groups are not woken for.
+
+*Punctuality* (`ClockStats`): per slot, how late the tick started, and per packet, whether it
+left more than ``LATE_THRESHOLD_S`` after its slot's deadline. The packet check reads the
+system monotonic clock (uvloop's ``loop.time()`` is the same clock, but cached per loop
+iteration and in whole milliseconds), every few packets.
 
 `CallMedia` is the conversation layer's handle: control events (turn start/end, barge-in,
 DTMF, playout done) on one queue, caller audio frames on another (control skips the data
@@ -17,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,6 +43,8 @@ from rtp.pacer import PacedSender
 from rtp.session import MediaSession
 
 LATE_THRESHOLD_S = 0.005
+DEFAULT_PHASES = 10  # 2 ms slots at 20 ms ptime
+_LATE_CHECK_EVERY = 16  # packets between two clock reads while sending
 _MAX_AUDIO_QUEUE = 500  # 10 s of caller frames nobody reads: drop the oldest
 
 
@@ -37,11 +52,12 @@ _MAX_AUDIO_QUEUE = 500  # 10 s of caller frames nobody reads: drop the oldest
 class ClockStats:
     """How punctual the media clock is."""
 
-    ticks: int = 0
+    ticks: int = 0  # engine ticks run (one per phase group with calls per slot)
     late_ticks: int = 0  # ticks that ran more than LATE_THRESHOLD_S after their deadline
     max_lateness_s: float = 0.0
-    skipped_frames: int = 0
+    skipped_frames: int = 0  # ticks of a phase group with calls skipped after a stall
     packets_sent: int = 0
+    late_packets: int = 0  # RTP packets sent more than LATE_THRESHOLD_S after their deadline
     send_errors: int = 0
     packets_received: int = 0
 
@@ -125,17 +141,20 @@ class MediaRuntime:
         *,
         config: EngineConfig | None = None,
         ptime_s: float = 0.020,
+        phases: int = DEFAULT_PHASES,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.host = host
         self.loop = loop or asyncio.get_running_loop()
-        self.engine = MediaEngine(config)
+        self.engine = MediaEngine(config, phases=phases)
         self.ptime_s = ptime_s
+        self.phases = phases
         self.stats = ClockStats()
         self._sockets: dict[str, _Sockets] = {}
         self._handles: dict[str, CallMedia] = {}
         self._pacer: PacedSender | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._sources: dict[tuple[str, int], Address] = {}  # one Address per peer socket
 
     # ----------------------------------------------------------------- calls
     def bind(self, call_id: str, rtp_port: int) -> None:
@@ -152,12 +171,25 @@ class MediaRuntime:
         self.engine.add(call_id, session, law)
         handle = CallMedia(self, call_id)
         self._handles[call_id] = handle
-        self.loop.add_reader(sockets.rtp.fileno(), self._read, call_id, sockets.rtp, False)
-        self.loop.add_reader(sockets.rtcp.fileno(), self._read, call_id, sockets.rtcp, True)
+        self.loop.add_reader(sockets.rtp.fileno(), self._read_rtp, session, sockets.rtp)
+        self.loop.add_reader(sockets.rtcp.fileno(), self._read_rtcp, session, sockets.rtcp)
         if self._pacer is None:
-            self._pacer = PacedSender(self.ptime_s, start=self.loop.time() + self.ptime_s)
+            self._pacer = PacedSender(
+                self.ptime_s / self.phases,
+                start=self.loop.time() + self.ptime_s,
+                max_burst=3 * self.phases,  # up to three periods of catch-up, as with one
+            )
             self._arm()
         return handle
+
+    @property
+    def schedule_start(self) -> float | None:
+        """When slot 0 was due (``loop.time()`` scale); None while no call is attached.
+
+        A call in phase group ``p`` (`MediaEngine.phase_of`) sends its frames at
+        ``schedule_start + p * ptime / phases + k * ptime``.
+        """
+        return self._pacer.start if self._pacer is not None else None
 
     def detach(self, call_id: str) -> None:
         """End a call's media: final RTCP BYE, sockets closed, handle closed."""
@@ -185,45 +217,73 @@ class MediaRuntime:
             self.detach(call_id)
 
     # ----------------------------------------------------------------- I/O
-    def _read(self, call_id: str, sock: socket.socket, rtcp: bool) -> None:
-        session = self.engine.session(call_id)
-        for _ in range(64):  # bounded: other calls get their turn
-            try:
-                data, addr = sock.recvfrom(2048)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # ICMP error from a peer that went away
-            if session is None:
-                continue
-            self.stats.packets_received += 1
-            source = Address(addr[0], addr[1])
-            now = self.loop.time()
-            if rtcp:
-                session.receive_rtcp(data, source, now)
-            else:
-                session.receive_rtp(data, source, now)
+    # One datagram per call: the loop's readiness is level-triggered, so it calls again at
+    # once while more are queued. Draining in a loop would end every wake-up (one packet,
+    # nearly always: each peer sends every 20 ms) in a failed recvfrom and an exception.
+    def _read_rtp(self, session: MediaSession, sock: socket.socket) -> None:
+        received = self._receive(sock)
+        if received is not None:
+            session.receive_rtp(received[0], received[1], self.loop.time())
+
+    def _read_rtcp(self, session: MediaSession, sock: socket.socket) -> None:
+        received = self._receive(sock)
+        if received is not None:
+            session.receive_rtcp(received[0], received[1], self.loop.time())
+
+    def _receive(self, sock: socket.socket) -> tuple[bytes, Address] | None:
+        try:
+            data, addr = sock.recvfrom(2048)
+        except OSError:  # a spurious wake-up, or ICMP from a peer that went away
+            return None
+        self.stats.packets_received += 1
+        source = self._sources.get(addr)
+        if source is None:
+            if len(self._sources) > 4096:  # bounded: peers come and go
+                self._sources.clear()
+            source = self._sources[addr] = Address(addr[0], addr[1])
+        return data, source
+
+    def _slot(self, deadline: float) -> int:
+        assert self._pacer is not None
+        return round((deadline - self._pacer.start) / self._pacer.ptime)
 
     def _arm(self) -> None:
-        assert self._pacer is not None
-        self._timer = self.loop.call_at(self._pacer.next_deadline(), self._on_tick)
+        pacer = self._pacer
+        assert pacer is not None
+        deadline = pacer.next_deadline()
+        occupied = self.engine.occupied_phases()
+        if occupied:  # sleep through the slots of empty groups
+            phase = self._slot(deadline) % self.phases
+            ahead = min((p - phase) % self.phases for p in occupied)
+            deadline += ahead * pacer.ptime
+        self._timer = self.loop.call_at(deadline, self._on_tick)
 
     def _on_tick(self) -> None:
         pacer = self._pacer
         if pacer is None:
             return
         now = self.loop.time()
-        lateness = now - pacer.next_deadline()
+        first = self._slot(pacer.next_deadline())
         skipped_before = pacer.skipped
         due = pacer.due(now)
-        self.stats.skipped_frames += pacer.skipped - skipped_before
-        self.stats.ticks += due
-        if lateness > LATE_THRESHOLD_S:
-            self.stats.late_ticks += 1
-        self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
-        for _ in range(due):
-            result = self.engine.tick(now)
-            self._dispatch(result.datagrams, result.events, result.audio)
+        skipped = pacer.skipped - skipped_before
+        occupied = set(self.engine.occupied_phases())
+        for slot in range(first, first + skipped):
+            if slot % self.phases in occupied:
+                self.engine.skip(1, slot % self.phases)
+                self.stats.skipped_frames += 1
+        for slot in range(first + skipped, first + skipped + due):
+            phase = slot % self.phases
+            if phase not in occupied:
+                continue
+            deadline = pacer.start + slot * pacer.ptime
+            lateness = now - deadline
+            self.stats.ticks += 1
+            if lateness > LATE_THRESHOLD_S:
+                self.stats.late_ticks += 1
+            self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
+            result = self.engine.tick(now, phase)
+            self._dispatch(result.datagrams, result.events, result.audio, deadline)
         self._arm()
 
     def _dispatch(
@@ -231,11 +291,28 @@ class MediaRuntime:
         datagrams: list[Datagram],
         events: list[MediaEvent],
         audio: dict[str, CallerFrame],
+        deadline: float,
     ) -> None:
-        for datagram in datagrams:
-            sockets = self._sockets.get(datagram.call_id)
-            if sockets is not None:
-                self._sendto(sockets.rtcp if datagram.rtcp else sockets.rtp, datagram)
+        stats = self.stats
+        sockets_of = self._sockets
+        late = False
+        for n, datagram in enumerate(datagrams):
+            sockets = sockets_of.get(datagram.call_id)
+            if sockets is None:
+                continue
+            if datagram.rtcp:
+                self._sendto(sockets.rtcp, datagram)
+                continue
+            if n % _LATE_CHECK_EVERY == 0:
+                late = time.monotonic() - deadline > LATE_THRESHOLD_S
+            destination = datagram.destination
+            try:
+                sockets.rtp.sendto(datagram.data, (destination.host, destination.port))
+            except OSError:  # EAGAIN, or ICMP from a peer that went away
+                stats.send_errors += 1
+                continue
+            stats.packets_sent += 1
+            stats.late_packets += late
         for event in events:
             handle = self._handles.get(event.call_id)
             if handle is not None:

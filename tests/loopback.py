@@ -87,7 +87,9 @@ def voiceagent_serve(*args: str, env: dict[str, str] | None = None,
     port = sip_port or free_port()
     cmd = [sys.executable, "-m", "agent.cli", "serve", "--sip-host", LOOPBACK,
            "--sip-port", str(port), "--rtp-ports", free_rtp_range(), *args]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # The SIP and media tests drive the echo app (greeting, then echo); intake tests pass
+    # VOICEAGENT_APP=intake explicitly.
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOICEAGENT_APP": "echo", **(env or {})}
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     server = ServerProcess(proc, port)

@@ -38,7 +38,7 @@ QUESTIONS: tuple[Question, ...] = (
         expectation=Expectation(Expect.ADDRESS),
         extract=_extract_street,
         apply=_apply_street,
-        confirm=lambda a: f"I have {a.street}.",
+        confirm=lambda a: f"I have {a.street}, {a.unit}." if a.unit else f"I have {a.street}.",
         always_confirm=True,
         help="Say the house number and street, for example: 12 Elm Street, apartment 4.",
     ),

@@ -9,30 +9,55 @@ from typing import Any
 
 from agent.commands import Expect, Expectation
 from agent.nlu.complaint import (
+    Category,
     ChiefComplaint,
     extract_complaint,
     extract_duration,
     extract_severity,
 )
-from agent.nlu.result import Extraction
+from agent.nlu.result import Extraction, Failure, found
+from agent.nlu.text import content, tokens
 from agent.questions import Context, Question
 from agent.record import IntakeRecord
 
+#: An answer of this many words with no known symptom is kept in the caller's own words;
+#: a shorter one ("yes", "about a") is more likely a misrecognition than a complaint.
+MIN_OWN_WORDS = 3
+_NOT_A_COMPLAINT = frozenset({"yes", "yeah", "yep", "no", "nope", "okay", "ok", "sure"})
+
 
 def _extract(text: str, ctx: Context) -> Extraction[Any]:
-    return extract_complaint(text, ctx.today)
+    complaint = extract_complaint(text, ctx.today)
+    if complaint.ok or complaint.failure is not Failure.NOT_FOUND:
+        return complaint
+    # "My right knee has been hurting": no word of the symptom vocabulary, but it is the
+    # reason for the visit. Staff read the description; losing it after three retries, for
+    # want of a keyword, would be worse than keeping an unclassified one.
+    words = content(tokens(text))
+    if len(words) < MIN_OWN_WORDS or words[0] in _NOT_A_COMPLAINT:
+        return complaint
+    own = ChiefComplaint(
+        description=" ".join(words),
+        symptoms=(),
+        category=Category.GENERAL,
+        duration_days=extract_duration(text, ctx.today).value,
+        severity=extract_severity(text).value,
+        red_flags=(),
+    )
+    return found(own, 0.6, detail="own_words")
 
 
 def _apply(record: IntakeRecord, complaint: ChiefComplaint) -> IntakeRecord:
+    # A new description replaces the whole complaint: a duration or severity kept from an
+    # earlier answer (the caller went back) would describe something else, and leaving them
+    # empty makes the follow-up questions ask again.
     update: dict[str, Any] = {
         "description": complaint.description,
         "symptoms": [s.name for s in complaint.symptoms],
         "category": complaint.category.value,
+        "duration_days": complaint.duration_days,
+        "severity": complaint.severity.score if complaint.severity is not None else None,
     }
-    if complaint.duration_days is not None:
-        update["duration_days"] = complaint.duration_days
-    if complaint.severity is not None:
-        update["severity"] = complaint.severity.score
     return record.model_copy(update={"complaint": record.complaint.model_copy(update=update)})
 
 
