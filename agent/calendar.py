@@ -39,15 +39,13 @@ class Calendar:
         try:
             data = yaml.safe_load(Path(path).read_text())
         except OSError as exc:
-            raise AgentError(f"cannot read calendar file {path}: {exc.strerror or exc}") \
-                from None
+            raise AgentError(f"cannot read calendar file {path}: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
             # PyYAML's own message spans several lines (with a caret under the text).
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
-            raise AgentError(f"calendar file {path} is not valid YAML{where}: {problem}") \
-                from None
+            raise AgentError(f"calendar file {path} is not valid YAML{where}: {problem}") from None
         if not isinstance(data, dict) or not isinstance(data.get("weekly"), dict):
             raise AgentError(f"calendar file {path} needs a 'weekly' table")
         template: dict[int, tuple[tuple[str, time], ...]] = {}
@@ -62,13 +60,17 @@ class Calendar:
                         hour, minute = (int(x) for x in str(start).split(":"))
                         slots.append((provider, time(hour, minute)))
                 except (KeyError, TypeError, ValueError):
-                    raise AgentError(f"calendar file {path}: bad entry under {day}: {entry!r} "
-                                     "(needs a provider and times as quoted \"HH:MM\")") from None
+                    raise AgentError(
+                        f"calendar file {path}: bad entry under {day}: {entry!r} "
+                        '(needs a provider and times as quoted "HH:MM")'
+                    ) from None
             template[_WEEKDAYS.index(str(day).lower())] = tuple(sorted(slots, key=lambda s: s[1]))
         minutes = data.get("slot_minutes", 30)
         if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0:
-            raise AgentError(f"calendar file {path}: slot_minutes must be a positive whole "
-                             f"number, not {minutes!r}")
+            raise AgentError(
+                f"calendar file {path}: slot_minutes must be a positive whole "
+                f"number, not {minutes!r}"
+            )
         return cls(template, minutes)
 
     def open_slots(self, after: datetime, days: int = 14) -> tuple[Slot, ...]:

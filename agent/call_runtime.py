@@ -1,5 +1,4 @@
-"""The asyncio shell of one call's intake: media events and audio in, the conversation's
-commands carried out.
+"""The asyncio shell of one call's intake: media and audio in, conversation commands out.
 
 This module is part of the runtime (STYLE rule 2 names ``agent/runtime.py``; the per-call half
 lives here to keep each module to one job). It owns two tasks per call, both created through
@@ -66,8 +65,9 @@ from agent.records import SqliteRecords
 from agent.store import StateStore
 from dsp.bargein import BargeIn
 from dsp.endpoint import SpeechEnded, SpeechStarted
-from rtp.engine import CallerFrame, PlayoutDone as MediaPlayoutDone, PlayoutStopped
+from rtp.engine import CallerFrame, PlayoutStopped
 from rtp.engine import DtmfDigit as MediaDigit
+from rtp.engine import PlayoutDone as MediaPlayoutDone
 from rtp.transport import CallMedia
 
 log = structlog.get_logger("voiceagent.call")
@@ -99,8 +99,9 @@ def hints_for(expectation: Expectation) -> RecognitionHints:
         low = max(expectation.min_digits, 1)
         return RecognitionHints.digits(low, max(expectation.max_digits, low))
     if kind is Expect.PAYER and expectation.vocabulary:
-        return RecognitionHints.one_of(HintKind.PAYER_NAMES,
-                                       [v.lower() for v in expectation.vocabulary])
+        return RecognitionHints.one_of(
+            HintKind.PAYER_NAMES, [v.lower() for v in expectation.vocabulary]
+        )
     if kind is Expect.DATE:
         return RecognitionHints.of(HintKind.DATE)
     if kind is Expect.SPELLING:
@@ -111,8 +112,9 @@ def hints_for(expectation: Expectation) -> RecognitionHints:
 class _Turn:
     """One caller turn being recognised."""
 
-    def __init__(self, start_frame: int, stream: RecognitionStream,
-                 exit_stack: contextlib.AsyncExitStack) -> None:
+    def __init__(
+        self, start_frame: int, stream: RecognitionStream, exit_stack: contextlib.AsyncExitStack
+    ) -> None:
         self.start_frame = start_frame
         self.end_frame: int | None = None
         self.stream = stream
@@ -136,8 +138,16 @@ class _Turn:
 class CallSession:
     """Runs one call's intake until the call ends."""
 
-    def __init__(self, call_id: str, media: CallMedia, conversation: Conversation,
-                 services: CallServices, *, caller_id: str | None, wall_time: datetime) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        media: CallMedia,
+        conversation: Conversation,
+        services: CallServices,
+        *,
+        caller_id: str | None,
+        wall_time: datetime,
+    ) -> None:
         self.call_id = call_id
         self.media = media
         self.conversation = conversation
@@ -160,8 +170,11 @@ class CallSession:
             async with asyncio.TaskGroup() as tasks:
                 audio = tasks.create_task(self._audio_loop())
                 media_events = tasks.create_task(self._media_loop())
-                await self._execute(self.conversation.handle(
-                    CallStarted(self._caller_id, self._wall_time), self._now()))
+                await self._execute(
+                    self.conversation.handle(
+                        CallStarted(self._caller_id, self._wall_time), self._now()
+                    )
+                )
                 await self._event_loop()
                 audio.cancel()
                 media_events.cancel()
@@ -193,8 +206,11 @@ class CallSession:
                 await self._execute(self.conversation.handle_timer(self._now()))
                 continue
             await self._execute(self.conversation.handle(event, self._now()))
-            if isinstance(event, CallEnded) or self.conversation.turn.value == "ended" and \
-                    self._hangup_pending is None:
+            if (
+                isinstance(event, CallEnded)
+                or self.conversation.turn.value == "ended"
+                and self._hangup_pending is None
+            ):
                 return
             if isinstance(event, PlayoutDone) and self._hangup_pending is not None:
                 self.services.hangup(self.call_id)
@@ -223,7 +239,8 @@ class CallSession:
             await self._turn.exit_stack.aclose()
         stack = contextlib.AsyncExitStack()
         stream = await stack.enter_async_context(
-            self.services.stt.start(hints_for(self._listen.expectation)))
+            self.services.stt.start(hints_for(self._listen.expectation))
+        )
         turn = _Turn(start_frame, stream, stack)
         for frame in list(self._ring):
             await turn.push(frame)
@@ -244,8 +261,9 @@ class CallSession:
         finally:
             await turn.exit_stack.aclose()
         if self.services.transcript is not None:
-            self.services.transcript("heard", f"{result.text or '(nothing)'} "
-                                     f"[{result.confidence:.2f}]")
+            self.services.transcript(
+                "heard", f"{result.text or '(nothing)'} [{result.confidence:.2f}]"
+            )
         if not result.text:
             return None
         clip = None
@@ -262,8 +280,9 @@ class CallSession:
             out.setsampwidth(2)
             out.setframerate(8000)
             out.writeframes(pcm.tobytes())
-        await asyncio.to_thread(self.services.records.save_clip, self.call_id, name,
-                                buffer.getvalue())
+        await asyncio.to_thread(
+            self.services.records.save_clip, self.call_id, name, buffer.getvalue()
+        )
         return name
 
     # ----------------------------------------------------------------- commands
@@ -286,15 +305,15 @@ class CallSession:
                 log.info("record_saved", **command.record.safe_summary())
             elif isinstance(command, BookSlot):
                 ok = await self.services.store.book_slot(command.slot_id, self.call_id)
-                event: Event = SlotBooked(command.slot_id) if ok else \
-                    SlotUnavailable(command.slot_id)
+                event: Event = (
+                    SlotBooked(command.slot_id) if ok else SlotUnavailable(command.slot_id)
+                )
                 await self._execute(self.conversation.handle(event, self._now()))
             elif isinstance(command, Transfer):
                 accepted = False
                 if self.services.transfer is not None:
                     accepted = await self.services.transfer(self.call_id, command.target)
-                await self._execute(self.conversation.handle(TransferResult(accepted),
-                                                             self._now()))
+                await self._execute(self.conversation.handle(TransferResult(accepted), self._now()))
             elif isinstance(command, Hangup):
                 self._hangup_pending = command.reason
                 if not self.media.playing:

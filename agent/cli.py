@@ -28,8 +28,12 @@ def _unflagged(flagged: set[str]) -> str:
             continue
         default = field.get_default(call_default_factory=True)
         lines.append(f"  VOICEAGENT_{name.upper()}")
-        lines += textwrap.wrap(f"{field.description} [default {default}]", 72,
-                               initial_indent=" " * 6, subsequent_indent=" " * 6)
+        lines += textwrap.wrap(
+            f"{field.description} [default {default}]",
+            72,
+            initial_indent=" " * 6,
+            subsequent_indent=" " * 6,
+        )
     return "\n".join(lines)
 
 
@@ -46,43 +50,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer SIP calls from a trunk or SIP peer",
         description=textwrap.fill(
             "Listen for SIP INVITEs (UDP and TCP) and answer calls. Every option can also be "
-            "set by an environment variable or in a TOML file given with --config.", 78),
+            "set by an environment variable or in a TOML file given with --config.",
+            78,
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--config", metavar="FILE", help="TOML file with settings "
-                       "(keys as the option names with underscores) [env VOICEAGENT_CONFIG]")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file with settings "
+        "(keys as the option names with underscores) [env VOICEAGENT_CONFIG]",
+    )
     serve.add_argument("--sip-host", metavar="IP", help=_help("sip_host"))
     serve.add_argument("--sip-port", metavar="PORT", type=int, help=_help("sip_port"))
     serve.add_argument("--rtp-ports", metavar="LOW-HIGH", help=_help("rtp_ports"))
     serve.add_argument("--http-port", metavar="PORT", type=int, help=_help("http_port"))
     serve.add_argument("--public-address", metavar="IP", help=_help("public_address"))
-    serve.add_argument("--max-call-seconds", metavar="S", type=float,
-                       help=_help("max_call_seconds"))
-    serve.add_argument("--answer-delay-seconds", metavar="S", type=float,
-                       help=_help("answer_delay_seconds"))
+    serve.add_argument(
+        "--max-call-seconds", metavar="S", type=float, help=_help("max_call_seconds")
+    )
+    serve.add_argument(
+        "--answer-delay-seconds", metavar="S", type=float, help=_help("answer_delay_seconds")
+    )
     serve.add_argument("--log-level", metavar="LEVEL", help=_help("log_level"))
     serve.epilog = _unflagged(set(vars(serve.parse_args([]))))  # every dest, as parsed
     demo = commands.add_parser(
-        "demo", help="start the server on loopback and let a simulated patient call it",
+        "demo",
+        help="start the server on loopback and let a simulated patient call it",
         description="Run a complete intake call on this machine: the server on 127.0.0.1 "
         "with the embedded providers, and a simulated patient (espeak-ng voice) following "
-        "a script. Prints the conversation live and the final record as JSON.")
-    demo.add_argument("--script", metavar="FILE", help="persona YAML (default: the built-in "
-                      "demo patient)")
-    demo.add_argument("--data-dir", metavar="DIR", help="records directory (default: a new "
-                      "temporary directory)")
+        "a script. Prints the conversation live and the final record as JSON.",
+    )
+    demo.add_argument(
+        "--script", metavar="FILE", help="persona YAML (default: the built-in demo patient)"
+    )
+    demo.add_argument(
+        "--data-dir", metavar="DIR", help="records directory (default: a new temporary directory)"
+    )
     call = commands.add_parser(
-        "call", help="call any SIP URI as a simulated patient following a script",
+        "call",
+        help="call any SIP URI as a simulated patient following a script",
         description="Place a call to SIP_URI with our SIP/RTP stack and play the persona's "
         "turns. Prints the Call-ID. Exits non-zero when the record in --data-dir does not "
-        "meet the script's expect: block.")
+        "meet the script's expect: block.",
+    )
     call.add_argument("uri", metavar="SIP_URI", help="for example sip:intake@127.0.0.1:5060")
     call.add_argument("--script", metavar="FILE", required=True, help="persona YAML")
-    call.add_argument("--data-dir", metavar="DIR", default="voiceagent-data",
-                      help="the answering server's data directory, to check the record")
+    call.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default="voiceagent-data",
+        help="the answering server's data directory, to check the record",
+    )
     records = commands.add_parser("records", help="read the intake records store")
-    records.add_argument("--data-dir", metavar="DIR", default="voiceagent-data",
-                         help="the server's data directory [env VOICEAGENT_DATA_DIR]")
+    records.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default="voiceagent-data",
+        help="the server's data directory [env VOICEAGENT_DATA_DIR]",
+    )
     rec_cmds = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
     rec_list = rec_cmds.add_parser("list", help="one line per call, newest first")
     rec_list.add_argument("--limit", type=int, default=50)
@@ -121,11 +147,16 @@ def _patient(args: argparse.Namespace) -> int:
 
     port = free_loopback_port()
     try:
-        settings = load_settings({
-            "sip_host": "127.0.0.1", "sip_port": port, "rtp_ports": "30000-30999",
-            "data_dir": args.data_dir or temp_data_dir(), "log_level": "warning",
-            "clinic_name": "Maple Street Clinic",
-        })
+        settings = load_settings(
+            {
+                "sip_host": "127.0.0.1",
+                "sip_port": port,
+                "rtp_ports": "30000-30999",
+                "data_dir": args.data_dir or temp_data_dir(),
+                "log_level": "warning",
+                "clinic_name": "Maple Street Clinic",
+            }
+        )
     except ConfigError as exc:
         print(f"voiceagent: {exc}", file=sys.stderr)
         return 2

@@ -66,8 +66,9 @@ class Settings(BaseSettings):
         description="Send UDP responses to the source port even without rport (for NATed trunks).",
     )
     sip_auth_realm: str | None = Field(
-        None, description="Digest realm; when set with sip_auth_users, INVITE and REGISTER "
-        "are challenged (RFC 7616)."
+        None,
+        description="Digest realm; when set with sip_auth_users, INVITE and REGISTER "
+        "are challenged (RFC 7616).",
     )
     sip_auth_users: dict[str, str] = Field(
         default_factory=dict, description="Digest users as a JSON/TOML table {user: password}."
@@ -84,8 +85,9 @@ class Settings(BaseSettings):
     )
     clinic_name: str = Field("the clinic", description="Clinic name the agent says.")
     transfer_target: str | None = Field(
-        None, description="SIP URI of staff for 'talk to a person' and urgent transfers "
-        "(REFER); without it the agent takes a callback message."
+        None,
+        description="SIP URI of staff for 'talk to a person' and urgent transfers "
+        "(REFER); without it the agent takes a callback message.",
     )
     calendar_file: str | None = Field(
         None, description="YAML file of weekly appointment times (default: the demo calendar)."

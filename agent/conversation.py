@@ -178,11 +178,20 @@ class Conversation:
         self.cursor.deadline = None
         self.cursor.silences += 1
         if self.cursor.silences >= self.config.max_silences:
-            return dialogue.end_call(self, now, IntakeStatus.INCOMPLETE,
-                                     "I haven't heard from you, so I'll end the call now. "
-                                     "Please call back any time. Goodbye.", reason="silence")
-        return self.say(now, f"Are you still there? {self.cursor.last_prompt}",
-                        self._current_listen(), remember=False)
+            return dialogue.end_call(
+                self,
+                now,
+                IntakeStatus.INCOMPLETE,
+                "I haven't heard from you, so I'll end the call now. "
+                "Please call back any time. Goodbye.",
+                reason="silence",
+            )
+        return self.say(
+            now,
+            f"Are you still there? {self.cursor.last_prompt}",
+            self._current_listen(),
+            remember=False,
+        )
 
     def handle(self, event: Event, now: float) -> list[Command]:
         """Feed one event; return what to do."""
@@ -199,7 +208,8 @@ class Conversation:
         if isinstance(event, CallEnded):
             return self._caller_hung_up(now)
         if self.turn is TurnState.TRANSFERRING and isinstance(
-                event, Transcript | DtmfDigit | BargeIn | CallerSpeaking):
+            event, Transcript | DtmfDigit | BargeIn | CallerSpeaking
+        ):
             return []  # staff are being reached; the caller's words are not answers now
         if isinstance(event, PlayoutDone):
             self._move(TurnInput.PLAYED)
@@ -219,8 +229,9 @@ class Conversation:
             self.cursor.silences = 0
             self._log_turn("caller", event.text, now)
             self._move(TurnInput.HEARD)
-            return dialogue.on_answer(self, event.text, event.confidence, now, keypad=False,
-                                      clip=event.clip)
+            return dialogue.on_answer(
+                self, event.text, event.confidence, now, keypad=False, clip=event.clip
+            )
         if isinstance(event, SlotBooked | SlotUnavailable):
             if self.cursor.mode is not Mode.SPECIAL or self.cursor.special != "slot":
                 raise AgentStateError(f"no booking was asked for ({type(event).__name__})")
@@ -251,9 +262,16 @@ class Conversation:
         qs = self.questions()
         return qs[self.cursor.index] if self.cursor.index < len(qs) else None
 
-    def say(self, now: float, text: str, listen: Listen | None, *,
-            remember: bool = True, barge_in: bool = True,
-            repeat: str | None = None) -> list[Command]:
+    def say(
+        self,
+        now: float,
+        text: str,
+        listen: Listen | None,
+        *,
+        remember: bool = True,
+        barge_in: bool = True,
+        repeat: str | None = None,
+    ) -> list[Command]:
         """Speak (and then listen); the turn becomes ours.
 
         Args:
@@ -312,15 +330,15 @@ class Conversation:
         self.cursor.deadline = None
         self.cursor.silences = 0
         if digit == "*":
-            return self.say(now, self.cursor.last_prompt, self._current_listen(),
-                            remember=False)
+            return self.say(now, self.cursor.last_prompt, self._current_listen(), remember=False)
         q = self.question()
         if self.cursor.mode is Mode.CONFIRM:
             if digit in ("1", "2"):
                 self._log_turn("caller", f"[keypad {digit}]", now)
                 self._move(TurnInput.HEARD)
-                return dialogue.on_answer(self, "yes" if digit == "1" else "no", 1.0, now,
-                                          keypad=True)
+                return dialogue.on_answer(
+                    self, "yes" if digit == "1" else "no", 1.0, now, keypad=True
+                )
             return []
         if self.cursor.mode is Mode.SPECIAL:
             # Only the slot offer takes a key ("press the option number"); a key pressed
@@ -345,8 +363,11 @@ class Conversation:
 
     def _caller_hung_up(self, now: float) -> list[Command]:
         if self.record.status is IntakeStatus.IN_PROGRESS:
-            status = (IntakeStatus.COMPLETE if self.cursor.phase is Phase.COMPLETE
-                      else IntakeStatus.INCOMPLETE)
+            status = (
+                IntakeStatus.COMPLETE
+                if self.cursor.phase is Phase.COMPLETE
+                else IntakeStatus.INCOMPLETE
+            )
             self.record = self.record.model_copy(update={"status": status})
         self.record = self.record.model_copy(update={"ended_at": self.ended_at(now)})
         self.end()
@@ -355,15 +376,13 @@ class Conversation:
     def _log_turn(self, speaker: str, text: str, now: float) -> None:
         at = round(now - (self._t0 if self._t0 is not None else now), 3)
         turn = Turn(speaker=speaker, text=text, phase=self.cursor.phase.value, at_s=at)
-        self.record = self.record.model_copy(
-            update={"transcript": [*self.record.transcript, turn]})
+        self.record = self.record.model_copy(update={"transcript": [*self.record.transcript, turn]})
 
     def _move(self, event: TurnInput) -> None:
         try:
             self.turn = TURN_TRANSITIONS[(self.turn, event)]
         except KeyError:
-            raise AgentStateError(
-                f"turn {self.turn.value} cannot take {event.value!r}") from None
+            raise AgentStateError(f"turn {self.turn.value} cannot take {event.value!r}") from None
 
 
 def hangup_after(text: str) -> list[Command]:

@@ -38,8 +38,12 @@ async def run_demo(persona: Persona, settings: Settings, out: TextIO = sys.stdou
     await server.start()
     try:
         target = Address("udp", settings.sip_host, settings.sip_port)
-        patient = SimulatedPatient(persona, f"sip:intake@{settings.sip_host}:{settings.sip_port}",
-                                   target, on_line=lambda who, text: _line(out, who, text))
+        patient = SimulatedPatient(
+            persona,
+            f"sip:intake@{settings.sip_host}:{settings.sip_port}",
+            target,
+            on_line=lambda who, text: _line(out, who, text),
+        )
         result = await patient.run()
         await asyncio.sleep(0.5)  # the server's final save after BYE
     finally:
@@ -54,8 +58,9 @@ async def run_call(persona: Persona, uri: str, data_dir: Path, out: TextIO = sys
         raise ValueError(f"{uri} is not a SIP URI with a host")
     host = parsed.host.strip("[]")
     target = Address("udp", host, parsed.port or 5060)
-    patient = SimulatedPatient(persona, uri, target,
-                               on_line=lambda who, text: _line(out, who, text))
+    patient = SimulatedPatient(
+        persona, uri, target, on_line=lambda who, text: _line(out, who, text)
+    )
     result = await patient.run()
     print(f"Call-ID: {result.call_id}", file=out)
     await asyncio.sleep(0.5)
@@ -75,8 +80,7 @@ def _report(persona: Persona, call_id: str, data_dir: Path, out: TextIO) -> int:
     if record is None:
         print(f"no record for Call-ID {call_id}", file=out)
         return 1
-    print(json.dumps(record.model_dump(mode="json", exclude={"transcript"}), indent=2),
-          file=out)
+    print(json.dumps(record.model_dump(mode="json", exclude={"transcript"}), indent=2), file=out)
     unmet = unmet_expectations(persona, record)
     if unmet:
         print(f"expectations not met: {', '.join(unmet)}", file=out)

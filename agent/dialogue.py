@@ -42,8 +42,15 @@ def after_playout(conv: Conversation, now: float) -> list[Command]:
     return []
 
 
-def on_answer(conv: Conversation, text: str, confidence: float, now: float, *,
-              keypad: bool, clip: str | None = None) -> list[Command]:
+def on_answer(
+    conv: Conversation,
+    text: str,
+    confidence: float,
+    now: float,
+    *,
+    keypad: bool,
+    clip: str | None = None,
+) -> list[Command]:
     """The caller answered (by voice or keypad)."""
     step = conv.cursor.special if conv.cursor.mode is Mode.SPECIAL else ""
     if not keypad:
@@ -74,15 +81,20 @@ def on_intent(conv: Conversation, intent: nlu.Intent, now: float) -> list[Comman
     if intent is nlu.Intent.HELP:
         q = conv.question()
         help_text = q.help if q is not None else "Please answer yes or no."
-        return conv.say(now, f"{help_text} {conv.cursor.last_prompt}", conv._current_listen(),
-                        remember=False)
+        return conv.say(
+            now, f"{help_text} {conv.cursor.last_prompt}", conv._current_listen(), remember=False
+        )
     if intent is nlu.Intent.BACK:
         return go_back(conv, now)
     if intent is nlu.Intent.OPERATOR:
         return escalate(conv, now)
-    return end_call(conv, now, IntakeStatus.INCOMPLETE,
-                    "Okay. What you've told me so far is saved, and our staff can follow "
-                    "up. Goodbye.", reason="caller_goodbye")
+    return end_call(
+        conv,
+        now,
+        IntakeStatus.INCOMPLETE,
+        "Okay. What you've told me so far is saved, and our staff can follow up. Goodbye.",
+        reason="caller_goodbye",
+    )
 
 
 # ----------------------------------------------------------------------------- questions
@@ -94,8 +106,12 @@ def ask(conv: Conversation, now: float, prefix: str = "", *, again: bool = False
     cursor = conv.cursor
     ctx = conv.context()
     qs = conv.questions()
-    while not again and cursor.index < len(qs) and \
-            (skip := qs[cursor.index].skip_if) is not None and skip(ctx):
+    while (
+        not again
+        and cursor.index < len(qs)
+        and (skip := qs[cursor.index].skip_if) is not None
+        and skip(ctx)
+    ):
         cursor.index += 1
     q = conv.question()
     if q is None:
@@ -109,8 +125,9 @@ def ask(conv: Conversation, now: float, prefix: str = "", *, again: bool = False
     return conv.say(now, _join(prefix, text), Listen(q.expectation, q.keypad), repeat=text)
 
 
-def _on_value(conv: Conversation, text: str, now: float, *, keypad: bool,
-              clip: str | None) -> list[Command]:
+def _on_value(
+    conv: Conversation, text: str, now: float, *, keypad: bool, clip: str | None
+) -> list[Command]:
     q = conv.question()
     if q is None:
         return ask(conv, now)
@@ -118,8 +135,9 @@ def _on_value(conv: Conversation, text: str, now: float, *, keypad: bool,
     if not extraction.ok:
         return _retry(conv, now)
     if clip is not None:
-        conv.update(conv.record.model_copy(
-            update={"audio_clips": [*conv.record.audio_clips, clip]}))
+        conv.update(
+            conv.record.model_copy(update={"audio_clips": [*conv.record.audio_clips, clip]})
+        )
     if q.needs_confirmation(extraction) and not (keypad and not q.always_confirm):
         conv.cursor.mode, conv.cursor.pending = Mode.CONFIRM, extraction.value
         assert q.confirm is not None
@@ -136,12 +154,10 @@ def _on_confirmation(conv: Conversation, text: str, now: float) -> list[Command]
         rejected = conv.cursor.pending
         conv.cursor.mode, conv.cursor.pending = Mode.ANSWER, None
         # "No, it's ..." often carries the right value already.
-        if q is not None and (ex := q.extract(text, conv.context())).ok \
-                and ex.value != rejected:
+        if q is not None and (ex := q.extract(text, conv.context())).ok and ex.value != rejected:
             return _on_value(conv, text, now, keypad=False, clip=None)
         return _retry(conv, now, "Let's try again.")
-    return conv.say(now, "Please say yes or no. " + conv.cursor.last_prompt, YES_NO,
-                    remember=False)
+    return conv.say(now, "Please say yes or no. " + conv.cursor.last_prompt, YES_NO, remember=False)
 
 
 def _keep(conv: Conversation, value: Any, now: float) -> list[Command]:
@@ -166,8 +182,9 @@ def _retry(conv: Conversation, now: float, prefix: str | None = None) -> list[Co
     if q.keypad is not None and conv.cursor.attempts >= KEYPAD_HINT_AFTER:
         hint = " You can also type it on your keypad, then press pound."
     question = q.text(conv.context()) + hint
-    return conv.say(now, _join(prefix or q.reprompt, question), Listen(q.expectation, q.keypad),
-                    repeat=question)
+    return conv.say(
+        now, _join(prefix or q.reprompt, question), Listen(q.expectation, q.keypad), repeat=question
+    )
 
 
 def go_back(conv: Conversation, now: float) -> list[Command]:
@@ -203,16 +220,24 @@ def enter_phase(conv: Conversation, phase: Phase, now: float, prefix: str = "") 
     cursor.phase, cursor.index, cursor.attempts, cursor.mode = phase, 0, 0, Mode.ANSWER
     conv.update(conv.record.model_copy(update={"phase_reached": phase.value}))
     saved: list[Command] = [conv.save()]
-    if phase is Phase.SCHEDULING and conv.config.open_slots \
-            and conv.record.appointment.slot_id is None:
+    if (
+        phase is Phase.SCHEDULING
+        and conv.config.open_slots
+        and conv.record.appointment.slot_id is None
+    ):
         return saved + offer_slots(conv, now, prefix)
     if phase is Phase.SUMMARY:
         return saved + read_back(conv, now, prefix)
     if phase is Phase.COMPLETE:
-        return saved + end_call(conv, now, IntakeStatus.COMPLETE,
-                                _join(prefix, "You're all set. Thank you for calling "
-                                      f"{conv.config.clinic_name}. Goodbye."),
-                                reason="complete")
+        return saved + end_call(
+            conv,
+            now,
+            IntakeStatus.COMPLETE,
+            _join(
+                prefix, f"You're all set. Thank you for calling {conv.config.clinic_name}. Goodbye."
+            ),
+            reason="complete",
+        )
     return saved + ask(conv, now, prefix)
 
 
@@ -222,20 +247,33 @@ def offer_slots(conv: Conversation, now: float, prefix: str = "") -> list[Comman
     offered = tuple(s for s in conv.config.open_slots if s.slot_id not in booked)
     offered = offered[: conv.config.slots_offered]
     if not offered:
-        return finish_phase(conv, now, _join(prefix, "I don't have an open appointment to "
-                                             "offer right now; our staff will call you."))
+        return finish_phase(
+            conv,
+            now,
+            _join(
+                prefix,
+                "I don't have an open appointment to offer right now; our staff will call you.",
+            ),
+        )
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "slot"
     conv.cursor.scratch["offered"] = offered
     options = ", ".join(f"option {i + 1}, {nlu.say_slot(s)}" for i, s in enumerate(offered))
-    offer = (f"I have these appointments: {options}. Which one would you like? "
-             "You can say the option number or press it on your keypad.")
+    offer = (
+        f"I have these appointments: {options}. Which one would you like? "
+        "You can say the option number or press it on your keypad."
+    )
     labels = tuple(nlu.say_slot(s) for s in offered)
-    return conv.say(now, _join(prefix, offer),
-                    Listen(Expectation(Expect.CHOICE, vocabulary=labels), None), repeat=offer)
+    return conv.say(
+        now,
+        _join(prefix, offer),
+        Listen(Expectation(Expect.CHOICE, vocabulary=labels), None),
+        repeat=offer,
+    )
 
 
-def on_booking(conv: Conversation, event: SlotBooked | SlotUnavailable,
-               now: float) -> list[Command]:
+def on_booking(
+    conv: Conversation, event: SlotBooked | SlotUnavailable, now: float
+) -> list[Command]:
     """The state store answered a booking."""
     offered: tuple[Slot, ...] = conv.cursor.scratch.get("offered", ())
     slot = next((s for s in offered if s.slot_id == event.slot_id), None)
@@ -256,15 +294,20 @@ def on_keypad_choice(conv: Conversation, digit: str, now: float) -> list[Command
 def read_back(conv: Conversation, now: float, prefix: str = "") -> list[Command]:
     """Read the record back and ask whether it is all correct."""
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "summary"
-    summary = ("Let me read back what I have. " + nlu.summary_text(conv.record)
-               + " Is all of that correct? If something is wrong, just tell me the "
-               "right value.")
-    return conv.say(now, _join(prefix, summary), Listen(Expectation(Expect.FREE_SPEECH)),
-                    repeat=summary)
+    summary = (
+        "Let me read back what I have. "
+        + nlu.summary_text(conv.record)
+        + " Is all of that correct? If something is wrong, just tell me the "
+        "right value."
+    )
+    return conv.say(
+        now, _join(prefix, summary), Listen(Expectation(Expect.FREE_SPEECH)), repeat=summary
+    )
 
 
-def _special(conv: Conversation, text: str, now: float, keypad: bool,
-             clip: str | None = None) -> list[Command]:
+def _special(
+    conv: Conversation, text: str, now: float, keypad: bool, clip: str | None = None
+) -> list[Command]:
     step = conv.cursor.special
     if step == "slot":
         offered: tuple[Slot, ...] = conv.cursor.scratch.get("offered", ())
@@ -274,10 +317,12 @@ def _special(conv: Conversation, text: str, now: float, keypad: bool,
             if conv.cursor.attempts >= MAX_SLOT_ATTEMPTS:
                 return finish_phase(conv, now, "Our staff will call you to find a time.")
             numbers = ("one", "two", "three", "four", "five")[: len(offered)]
-            choices = f"{', '.join(numbers[:-1])} or {numbers[-1]}" if len(numbers) > 1 \
-                else numbers[0]
-            return conv.say(now, f"Sorry, which option? Say {choices}.", conv._current_listen(),
-                            remember=False)
+            choices = (
+                f"{', '.join(numbers[:-1])} or {numbers[-1]}" if len(numbers) > 1 else numbers[0]
+            )
+            return conv.say(
+                now, f"Sorry, which option? Say {choices}.", conv._current_listen(), remember=False
+            )
         conv.cursor.attempts = 0
         return [BookSlot(slot.slot_id)]
     if step == "summary":
@@ -289,49 +334,82 @@ def _special(conv: Conversation, text: str, now: float, keypad: bool,
             record, what = corrected
             conv.update(record)
             # Asked so that "yes" still means "all correct", as for the read-back itself.
-            return conv.say(now, f"Thanks, I've updated {what}. Is everything else correct? "
-                            "If not, tell me what to change.",
-                            Listen(Expectation(Expect.FREE_SPEECH)))
+            return conv.say(
+                now,
+                f"Thanks, I've updated {what}. Is everything else correct? "
+                "If not, tell me what to change.",
+                Listen(Expectation(Expect.FREE_SPEECH)),
+            )
         if answer is False:
-            return conv.say(now, "What should I correct? Tell me the field and the right "
-                            "value, for example: my ZIP code is 0 2 1 3 9.",
-                            Listen(Expectation(Expect.FREE_SPEECH)))
+            return conv.say(
+                now,
+                "What should I correct? Tell me the field and the right "
+                "value, for example: my ZIP code is 0 2 1 3 9.",
+                Listen(Expectation(Expect.FREE_SPEECH)),
+            )
         if nlu.is_done(text):
             return finish_phase(conv, now)
-        return conv.say(now, "Sorry, is everything correct? Please say yes, or tell me "
-                        "what to change.", Listen(Expectation(Expect.FREE_SPEECH)))
+        return conv.say(
+            now,
+            "Sorry, is everything correct? Please say yes, or tell me what to change.",
+            Listen(Expectation(Expect.FREE_SPEECH)),
+        )
     if step == "urgent_transfer":
         if nlu.yes_no(text) is True and conv.config.transfer_target:
             said = conv.say(now, "Connecting you now.", None, remember=False, barge_in=False)
             conv.transferring()
             return [*said, Transfer(conv.config.transfer_target)]
-        return end_call(conv, now, IntakeStatus.URGENT, "Please call 9 1 1 now if this is "
-                        "an emergency. Goodbye.", reason="urgent")
+        return end_call(
+            conv,
+            now,
+            IntakeStatus.URGENT,
+            "Please call 9 1 1 now if this is an emergency. Goodbye.",
+            reason="urgent",
+        )
     if step == "callback":
         message = text.strip()
         update: dict[str, Any] = {"callback_message": message}
         if clip is not None:
             update["audio_clips"] = [*conv.record.audio_clips, clip]
         conv.update(conv.record.model_copy(update=update))
-        return end_call(conv, now, IntakeStatus.CALLBACK, "Thank you. Our staff will call "
-                        "you back. Goodbye.", reason="callback")
+        return end_call(
+            conv,
+            now,
+            IntakeStatus.CALLBACK,
+            "Thank you. Our staff will call you back. Goodbye.",
+            reason="callback",
+        )
     return []
 
 
 # ----------------------------------------------------------------------------- exits
 def urgent(conv: Conversation, flag: nlu.RedFlagAdvice, now: float) -> list[Command]:
     """A red flag: advise 911 or 988 at once, mark the record, offer a transfer."""
-    conv.update(conv.record.model_copy(update={
-        "status": IntakeStatus.URGENT, "urgent_reason": flag.label,
-        "complaint": conv.record.complaint.model_copy(update={"red_flag": flag.label}),
-    }))
+    conv.update(
+        conv.record.model_copy(
+            update={
+                "status": IntakeStatus.URGENT,
+                "urgent_reason": flag.label,
+                "complaint": conv.record.complaint.model_copy(update={"red_flag": flag.label}),
+            }
+        )
+    )
     advice = flag.advice
     if conv.config.transfer_target:
         conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "urgent_transfer"
-        return [conv.save(), *conv.say(now, f"{advice} Would you like me to connect you to "
-                                       "our staff right now?", YES_NO, barge_in=False)]
-    return [conv.save(), *end_call(conv, now, IntakeStatus.URGENT, f"{advice} Goodbye.",
-                                   reason="urgent")]
+        return [
+            conv.save(),
+            *conv.say(
+                now,
+                f"{advice} Would you like me to connect you to our staff right now?",
+                YES_NO,
+                barge_in=False,
+            ),
+        ]
+    return [
+        conv.save(),
+        *end_call(conv, now, IntakeStatus.URGENT, f"{advice} Goodbye.", reason="urgent"),
+    ]
 
 
 def escalate(conv: Conversation, now: float) -> list[Command]:
@@ -339,13 +417,18 @@ def escalate(conv: Conversation, now: float) -> list[Command]:
     if conv.config.transfer_target:
         if conv.record.status is IntakeStatus.IN_PROGRESS:  # an urgent call stays urgent
             conv.update(conv.record.model_copy(update={"status": IntakeStatus.TRANSFERRED}))
-        said = conv.say(now, "Sure, connecting you to our staff now.", None, remember=False,
-                        barge_in=False)
+        said = conv.say(
+            now, "Sure, connecting you to our staff now.", None, remember=False, barge_in=False
+        )
         conv.transferring()
         return [conv.save(), *said, Transfer(conv.config.transfer_target)]
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
-    return conv.say(now, "No one is available to take your call right now. Please tell me "
-                    "briefly how we can help, and our staff will call you back.", FREE)
+    return conv.say(
+        now,
+        "No one is available to take your call right now. Please tell me "
+        "briefly how we can help, and our staff will call you back.",
+        FREE,
+    )
 
 
 def on_transfer_result(conv: Conversation, event: TransferResult, now: float) -> list[Command]:
@@ -357,12 +440,17 @@ def on_transfer_result(conv: Conversation, event: TransferResult, now: float) ->
     if conv.record.status is IntakeStatus.TRANSFERRED:  # it was not
         conv.update(conv.record.model_copy(update={"status": IntakeStatus.IN_PROGRESS}))
     conv.cursor.mode, conv.cursor.special = Mode.SPECIAL, "callback"
-    return conv.say(now, "I couldn't connect you. Please tell me briefly how we can help, "
-                    "and our staff will call you back.", FREE)
+    return conv.say(
+        now,
+        "I couldn't connect you. Please tell me briefly how we can help, "
+        "and our staff will call you back.",
+        FREE,
+    )
 
 
-def end_call(conv: Conversation, now: float, status: IntakeStatus, text: str, *,
-             reason: str) -> list[Command]:
+def end_call(
+    conv: Conversation, now: float, status: IntakeStatus, text: str, *, reason: str
+) -> list[Command]:
     """Say goodbye, keep the record, hang up.
 
     ``status`` applies only while the record is in progress: an urgent call that then goes

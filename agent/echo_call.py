@@ -50,12 +50,16 @@ async def run_echo(call_id: str, media: CallMedia, greeting: NDArray[np.int16]) 
     try:
         async for event in media.iter_events():
             if isinstance(event, SpeechEnded):
-                utterance = [f.pcm for f in frames
-                             if event.start_frame <= f.frame_index < event.end_frame]
-                log.info("utterance", call_id=call_id,
-                         duration_ms=(event.end_frame - event.start_frame) * 20,
-                         start_ms=media_ms(event.start_frame),
-                         end_ms=media_ms(event.end_frame - 1, end=True))
+                utterance = [
+                    f.pcm for f in frames if event.start_frame <= f.frame_index < event.end_frame
+                ]
+                log.info(
+                    "utterance",
+                    call_id=call_id,
+                    duration_ms=(event.end_frame - event.start_frame) * 20,
+                    start_ms=media_ms(event.start_frame),
+                    end_ms=media_ms(event.end_frame - 1, end=True),
+                )
                 if utterance:
                     media.play(np.concatenate(utterance))
             elif isinstance(event, DtmfDigit):
@@ -63,8 +67,7 @@ async def run_echo(call_id: str, media: CallMedia, greeting: NDArray[np.int16]) 
                 # only at debug level.
                 digits += 1
                 log.info("dtmf", call_id=call_id, source=event.source, count=digits)
-                log.debug("dtmf_digit", call_id=call_id, source=event.source,
-                          digit=event.digit)
+                log.debug("dtmf_digit", call_id=call_id, source=event.source, digit=event.digit)
             else:
                 log.debug("media_event", call_id=call_id, kind=type(event).__name__)
     finally:

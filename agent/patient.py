@@ -73,8 +73,15 @@ def _free_udp_port(host: str, *, even: bool = False, pair: bool = False) -> int:
 class SimulatedPatient:
     """One scripted call to a SIP URI."""
 
-    def __init__(self, persona: Persona, request_uri: str, server: Address, *,
-                 host: str = "127.0.0.1", on_line: Line | None = None) -> None:
+    def __init__(
+        self,
+        persona: Persona,
+        request_uri: str,
+        server: Address,
+        *,
+        host: str = "127.0.0.1",
+        on_line: Line | None = None,
+    ) -> None:
         self.persona = persona
         self.request_uri = request_uri
         self.server = server
@@ -91,17 +98,26 @@ class SimulatedPatient:
         loop = asyncio.get_running_loop()
         sip_port = _free_udp_port(self.host)
         user = self.persona.caller_id or "patient"
-        me = Originator(from_uri=f"sip:{user}@{self.host}",
-                        contact_uri=f"sip:{user}@{self.host}:{sip_port}",
-                        sent_by=f"{self.host}:{sip_port}", user_agent="VoiceAgent-Patient")
+        me = Originator(
+            from_uri=f"sip:{user}@{self.host}",
+            contact_uri=f"sip:{user}@{self.host}:{sip_port}",
+            sent_by=f"{self.host}:{sip_port}",
+            user_agent="VoiceAgent-Patient",
+        )
         ua = UserAgent(UserAgentConfig(me=me, accept_register=False), TransactionLayer())
-        media = MediaRuntime(self.host, config=EngineConfig(bargein_enabled=False,
-                                                            echo_guard=False))
+        media = MediaRuntime(
+            self.host, config=EngineConfig(bargein_enabled=False, echo_guard=False)
+        )
         rtp_port = _free_udp_port(self.host, even=True, pair=True)
         call_id = f"patient-{secrets.token_hex(6)}"
         media.bind(call_id, rtp_port)
-        local = LocalMedia(self.host, rtp_port, session_id=secrets.randbelow(2**31),
-                           session_version=1, username="patient")
+        local = LocalMedia(
+            self.host,
+            rtp_port,
+            session_id=secrets.randbelow(2**31),
+            session_version=1,
+            username="patient",
+        )
         offer = build_offer(local)
         endpoint = SipEndpoint(ua, on_activity=lambda: self._on_sip(ua))
         await endpoint.start(self.host, sip_port, tcp=False)
@@ -112,8 +128,9 @@ class SimulatedPatient:
             async with asyncio.timeout(timeout_s):
                 await self._wait_answered()
                 assert self._answer is not None
-                handle = media.attach(call_id, self._session(self._answer, loop.time()),
-                                      _law(self._answer))
+                handle = media.attach(
+                    call_id, self._session(self._answer, loop.time()), _law(self._answer)
+                )
                 turns_done = await self._play_script(handle, ua, sip_call_id, endpoint)
                 await self._ended.wait()
         except TimeoutError:
@@ -125,8 +142,9 @@ class SimulatedPatient:
                 await asyncio.sleep(0.2)  # let the BYE leave before the socket closes
             media.close()
             endpoint.close()
-        return PatientResult(sip_call_id, self._answer is not None, self._ended_by_agent,
-                             turns_done)
+        return PatientResult(
+            sip_call_id, self._answer is not None, self._ended_by_agent, turns_done
+        )
 
     # ----------------------------------------------------------------- signalling
     def _on_sip(self, ua: UserAgent) -> None:
@@ -134,7 +152,8 @@ class SimulatedPatient:
             if isinstance(event, CallConfirmed):
                 result = accept_answer(
                     build_offer(LocalMedia(self.host, 1)),  # only the codec list matters
-                    SessionDescription.parse(event.remote_sdp.decode("utf-8", "replace")))
+                    SessionDescription.parse(event.remote_sdp.decode("utf-8", "replace")),
+                )
                 if isinstance(result, Answer):
                     self._answer = result
                 self._confirmed.set()
@@ -149,18 +168,25 @@ class SimulatedPatient:
             raise TimeoutError("the call was not answered with usable media")
 
     def _session(self, answer: Answer, now: float) -> MediaSession:
-        return MediaSession(SessionConfig(
-            ssrc=secrets.randbits(32), initial_seq=secrets.randbits(16),
-            initial_timestamp=secrets.randbits(32), cname="patient",
-            payload_type=answer.codec.payload_type, telephone_event_pt=answer.telephone_event_pt,
-            ptime_s=answer.ptime_ms / 1000,
-            remote_rtp=MediaAddress(answer.remote_address, answer.remote_port),
-            remote_rtcp=MediaAddress(answer.remote_address, answer.remote_port + 1),
-        ), now)
+        return MediaSession(
+            SessionConfig(
+                ssrc=secrets.randbits(32),
+                initial_seq=secrets.randbits(16),
+                initial_timestamp=secrets.randbits(32),
+                cname="patient",
+                payload_type=answer.codec.payload_type,
+                telephone_event_pt=answer.telephone_event_pt,
+                ptime_s=answer.ptime_ms / 1000,
+                remote_rtp=MediaAddress(answer.remote_address, answer.remote_port),
+                remote_rtcp=MediaAddress(answer.remote_address, answer.remote_port + 1),
+            ),
+            now,
+        )
 
     # ----------------------------------------------------------------- the script
-    async def _play_script(self, media: CallMedia, ua: UserAgent, call_id: str,
-                           endpoint: SipEndpoint) -> int:
+    async def _play_script(
+        self, media: CallMedia, ua: UserAgent, call_id: str, endpoint: SipEndpoint
+    ) -> int:
         done = 0
         agent = _AgentSpeech(media)
         watcher = asyncio.create_task(agent.watch())
@@ -179,8 +205,15 @@ class SimulatedPatient:
             watcher.cancel()
         return done
 
-    async def _take_turn(self, turn: PersonaTurn, media: CallMedia, agent: _AgentSpeech,
-                         ua: UserAgent, call_id: str, endpoint: SipEndpoint) -> None:
+    async def _take_turn(
+        self,
+        turn: PersonaTurn,
+        media: CallMedia,
+        agent: _AgentSpeech,
+        ua: UserAgent,
+        call_id: str,
+        endpoint: SipEndpoint,
+    ) -> None:
         agent.reset()
         if turn.hang_up:
             self.on_line("patient", "[hangs up]")
@@ -207,8 +240,9 @@ class SimulatedPatient:
         if turn.wav is not None:
             return read_wav_8k(turn.wav)
         assert turn.say is not None
-        return to_telephone(synthesize(turn.say, self.voice), sample_rate_hz(),
-                            PROMPT_LEVEL_DBFS - 4)
+        return to_telephone(
+            synthesize(turn.say, self.voice), sample_rate_hz(), PROMPT_LEVEL_DBFS - 4
+        )
 
 
 class _AgentSpeech:

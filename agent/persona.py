@@ -84,8 +84,9 @@ class Persona(BaseModel):
             where = ".".join(str(p) for p in first["loc"])
             raise AgentError(f"script {path}: {where}: {first['msg']}") from None
         base = Path(path).parent
-        turns = [t.model_copy(update={"wav": str(base / t.wav)}) if t.wav else t
-                 for t in persona.turns]
+        turns = [
+            t.model_copy(update={"wav": str(base / t.wav)}) if t.wav else t for t in persona.turns
+        ]
         return persona.model_copy(update={"turns": turns})
 
 

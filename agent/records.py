@@ -63,7 +63,8 @@ class SqliteRecords:
         # Carry the save counter over from the file: restarting at 0 would rank records saved
         # after a restart below older saves in `list`.
         self._seq: int = self._db.execute(
-            "SELECT COALESCE(MAX(updated_seq), 0) FROM intakes").fetchone()[0]
+            "SELECT COALESCE(MAX(updated_seq), 0) FROM intakes"
+        ).fetchone()[0]
 
     def save(self, record: IntakeRecord) -> None:
         """Insert or replace ``record`` durably."""

@@ -24,8 +24,10 @@ def run_records(args: argparse.Namespace) -> int:
     try:
         if args.records_command == "list":
             for record in store.list(args.limit):
-                print(f"{record.started_at:%Y-%m-%d %H:%M}  {record.call_id}  "
-                      f"{record.status.value:<12} {record.phase_reached}")
+                print(
+                    f"{record.started_at:%Y-%m-%d %H:%M}  {record.call_id}  "
+                    f"{record.status.value:<12} {record.phase_reached}"
+                )
             return 0
         found = store.get(args.call_id)
         if found is None:

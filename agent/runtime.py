@@ -91,8 +91,9 @@ class ActiveCall:
 class Server:
     """One VoiceAgent instance."""
 
-    def __init__(self, settings: Settings,
-                 transcript: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, transcript: Callable[[str, str], None] | None = None
+    ) -> None:
         self.settings = settings
         self._transcript = transcript
         timers = SipTimers(t1=settings.sip_t1, t2=settings.sip_t2, t4=settings.sip_t4)
@@ -178,12 +179,23 @@ class Server:
         finished = self.ua.layer.finished
         while finished:
             tx = finished.popleft()
-            log.info("transaction", call_id=tx.call_id, branch=tx.branch, method=tx.method,
-                     role=tx.role, status=tx.status, timed_out=tx.timed_out,
-                     duration_s=tx.duration_s)
+            log.info(
+                "transaction",
+                call_id=tx.call_id,
+                branch=tx.branch,
+                method=tx.method,
+                role=tx.role,
+                status=tx.status,
+                timed_out=tx.timed_out,
+                duration_s=tx.duration_s,
+            )
         for rejected in list(self.ua.rejected):
-            log.info("message_rejected", reason=rejected.reason, status=rejected.status,
-                     source=str(rejected.source.transport))
+            log.info(
+                "message_rejected",
+                reason=rejected.reason,
+                status=rejected.status,
+                source=str(rejected.source.transport),
+            )
         self.ua.rejected.clear()
 
     def _on_incoming(self, event: IncomingCall, now: float) -> None:
@@ -202,29 +214,50 @@ class Server:
         )
         if not event.offer:
             # Offerless INVITE (RFC 3264 §4): our offer goes in the 200, the answer in ACK.
-            call = ActiveCall(event.call_id, port, media, signalling_host=event.source.host,
-                              caller_id=_caller_id(event))
+            call = ActiveCall(
+                event.call_id,
+                port,
+                media,
+                signalling_host=event.source.host,
+                caller_id=_caller_id(event),
+            )
             self.calls[event.call_id] = call
-            self._answer_or_ring(call, str(build_offer(media)).encode(), now,
-                                 branch=event.request.top_via().branch, offer="ours")
+            self._answer_or_ring(
+                call,
+                str(build_offer(media)).encode(),
+                now,
+                branch=event.request.top_via().branch,
+                offer="ours",
+            )
             return
         result = self._negotiate(event.offer, media)
         if not isinstance(result, Answer):
             self._release_rtp(event.call_id, port)
             status, reason = _refusal(result)
             bound.info("call_rejected", status=status, reason=reason)
-            self.ua.reject(event.call_id, status, now,
-                           headers=(("Warning", f'304 voiceagent "{reason}"'),))
+            self.ua.reject(
+                event.call_id, status, now, headers=(("Warning", f'304 voiceagent "{reason}"'),)
+            )
             return
-        call = ActiveCall(event.call_id, port, media, result, signalling_host=event.source.host,
-                          caller_id=_caller_id(event))
+        call = ActiveCall(
+            event.call_id,
+            port,
+            media,
+            result,
+            signalling_host=event.source.host,
+            caller_id=_caller_id(event),
+        )
         self.calls[event.call_id] = call
-        self._answer_or_ring(call, str(result.sdp).encode(), now,
-                             branch=event.request.top_via().branch, codec=result.codec.name,
-                             ptime_ms=result.ptime_ms)
+        self._answer_or_ring(
+            call,
+            str(result.sdp).encode(),
+            now,
+            branch=event.request.top_via().branch,
+            codec=result.codec.name,
+            ptime_ms=result.ptime_ms,
+        )
 
-    def _answer_or_ring(self, call: ActiveCall, sdp: bytes, now: float,
-                        **fields: object) -> None:
+    def _answer_or_ring(self, call: ActiveCall, sdp: bytes, now: float, **fields: object) -> None:
         """Answer at once, or send 180 Ringing and answer after ``answer_delay_seconds``.
 
         ``fields`` (``branch`` and the negotiated codec) go on the ``call_answered`` line.
@@ -236,10 +269,12 @@ class Server:
             self._start_media(call)
             return
         self.ua.ring(call.call_id, now)
-        log.info("call_ringing", call_id=call.call_id, branch=fields.get("branch"),
-                 answer_in_s=delay)
+        log.info(
+            "call_ringing", call_id=call.call_id, branch=fields.get("branch"), answer_in_s=delay
+        )
         call.answer_timer = asyncio.get_running_loop().call_later(
-            delay, self._answer_after_ringing, call.call_id, sdp, fields)
+            delay, self._answer_after_ringing, call.call_id, sdp, fields
+        )
 
     def _answer_after_ringing(self, call_id: str, sdp: bytes, fields: dict[str, object]) -> None:
         call = self.calls.get(call_id)
@@ -261,8 +296,9 @@ class Server:
         if call is not None and call.answer is None and event.remote_sdp:
             try:
                 offer = build_offer(call.media)
-                result = accept_answer(offer, SessionDescription.parse(event.remote_sdp.decode(
-                    "utf-8", "replace")))
+                result = accept_answer(
+                    offer, SessionDescription.parse(event.remote_sdp.decode("utf-8", "replace"))
+                )
             except SipParseError:
                 result = None
             if isinstance(result, Answer):
@@ -281,8 +317,12 @@ class Server:
             return
         call.answer = result
         self.ua.answer(event.call_id, str(result.sdp).encode(), now)
-        log.info("session_modified", call_id=event.call_id, on_hold=result.on_hold,
-                 direction=result.direction.value)
+        log.info(
+            "session_modified",
+            call_id=event.call_id,
+            on_hold=result.on_hold,
+            direction=result.direction.value,
+        )
 
     def _on_ended(self, event: CallEnded) -> None:
         call = self.calls.pop(event.call_id, None)
@@ -294,8 +334,9 @@ class Server:
             self._log_media_stats(call.call_id)
             self._release_rtp(call.call_id, call.rtp_port)
         self.completed_calls += 1
-        log.info("call_ended", call_id=event.call_id, reason=event.reason.value,
-                 status=event.status)
+        log.info(
+            "call_ended", call_id=event.call_id, reason=event.reason.value, status=event.status
+        )
 
     # ----------------------------------------------------------------- media
     def _log_media_stats(self, call_id: str) -> None:
@@ -304,14 +345,24 @@ class Server:
         if session is None:
             return
         report, buffer, counters = session.report(), session.jitter.stats(), session.counters
-        log.info("media_stats", call_id=call_id, ssrc=session.config.ssrc,
-                 packets_received=counters.received, invalid=counters.invalid,
-                 rejected_source=counters.rejected_source,
-                 wrong_payload=counters.wrong_payload, lost=report.received_lost,
-                 jitter_ms=round(report.received_jitter_ms, 2), late=buffer.late,
-                 buffer_lost=buffer.lost, dropped=buffer.dropped, underruns=buffer.underruns,
-                 inserted=buffer.inserted, packets_sent=report.packets_sent,
-                 remote_lost=report.remote_cumulative_lost)
+        log.info(
+            "media_stats",
+            call_id=call_id,
+            ssrc=session.config.ssrc,
+            packets_received=counters.received,
+            invalid=counters.invalid,
+            rejected_source=counters.rejected_source,
+            wrong_payload=counters.wrong_payload,
+            lost=report.received_lost,
+            jitter_ms=round(report.received_jitter_ms, 2),
+            late=buffer.late,
+            buffer_lost=buffer.lost,
+            dropped=buffer.dropped,
+            underruns=buffer.underruns,
+            inserted=buffer.inserted,
+            packets_sent=report.packets_sent,
+            remote_lost=report.remote_cumulative_lost,
+        )
 
     def _bind_rtp(self, call_id: str) -> int | None:
         """An RTP port pair from the pool with its sockets bound, or None when none is free."""
@@ -367,8 +418,11 @@ class Server:
         services = await self._services()
         wall = datetime.now().astimezone()
         booked = await services.store.booked_slots()
-        slots = tuple(s for s in self.calendar.open_slots(wall.replace(tzinfo=None))
-                      if s.slot_id not in booked)
+        slots = tuple(
+            s
+            for s in self.calendar.open_slots(wall.replace(tzinfo=None))
+            if s.slot_id not in booked
+        )
         config = ConversationConfig(
             questions=default_questions(),
             clinic_name=self.settings.clinic_name,
@@ -376,8 +430,14 @@ class Server:
             open_slots=slots[:12],
         )
         conversation = Conversation(call.call_id, config, started=wall.replace(tzinfo=None))
-        session = CallSession(call.call_id, media, conversation, services,
-                              caller_id=call.caller_id, wall_time=wall.replace(tzinfo=None))
+        session = CallSession(
+            call.call_id,
+            media,
+            conversation,
+            services,
+            caller_id=call.caller_id,
+            wall_time=wall.replace(tzinfo=None),
+        )
         try:
             await session.run()
         except Exception:
@@ -386,19 +446,29 @@ class Server:
             raise
         finally:
             if session.turn_latencies_s:
-                log.info("turn_latency", call_id=call.call_id,
-                         p50_ms=round(1000 * sorted(session.turn_latencies_s)[
-                             len(session.turn_latencies_s) // 2]),
-                         turns=len(session.turn_latencies_s))
+                log.info(
+                    "turn_latency",
+                    call_id=call.call_id,
+                    p50_ms=round(
+                        1000 * sorted(session.turn_latencies_s)[len(session.turn_latencies_s) // 2]
+                    ),
+                    turns=len(session.turn_latencies_s),
+                )
 
     async def _services(self) -> CallServices:
         if self._call_services is None:
             records = await asyncio.to_thread(
-                SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3")
+                SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3"
+            )
             stt = make_embedded_stt()
             self._call_services = CallServices(
-                stt=stt, prompts=self.prompts, records=records, store=self.store,
-                hangup=self.hangup, transcript=self._transcript)
+                stt=stt,
+                prompts=self.prompts,
+                records=records,
+                store=self.store,
+                hangup=self.hangup,
+                transcript=self._transcript,
+            )
         return self._call_services
 
     def hangup(self, call_id: str) -> None:

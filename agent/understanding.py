@@ -79,11 +79,12 @@ def red_flag(text: str) -> RedFlagAdvice | None:
     if found.value is None:
         return None
     if found.value.action is EmergencyAction.CALL_988:
-        advice = ("I'm concerned about your safety. Please call or text 9 8 8, the Suicide "
-                  "and Crisis Lifeline, right now. If you are in immediate danger, call 9 1 1.")
+        advice = (
+            "I'm concerned about your safety. Please call or text 9 8 8, the Suicide "
+            "and Crisis Lifeline, right now. If you are in immediate danger, call 9 1 1."
+        )
     else:
-        advice = ("What you describe may be a medical emergency. Please hang up and call "
-                  "9 1 1 now.")
+        advice = "What you describe may be a medical emergency. Please hang up and call 9 1 1 now."
     return RedFlagAdvice(found.value.value, advice)
 
 
@@ -125,15 +126,17 @@ def choose_slot(text: str, offered: Sequence[Slot], now: datetime) -> Slot | Non
 def with_appointment(record: IntakeRecord, slot: Slot) -> IntakeRecord:
     """The record with the booked slot."""
     appointment = record.appointment.model_copy(
-        update={"slot_id": slot.slot_id, "start": slot.start, "provider": slot.provider})
+        update={"slot_id": slot.slot_id, "start": slot.start, "provider": slot.provider}
+    )
     return record.model_copy(update={"appointment": appointment})
 
 
 def is_done(text: str) -> bool:
-    """"That's all", "nothing else", "no that's it"."""
+    """Whether the caller says there is nothing more: "that's all", "nothing else"."""
     words = set(tokens(text))
     return bool(words & {"all", "nothing", "it", "done", "good", "fine", "correct"}) and (
-        "else" not in words or "nothing" in words)
+        "else" not in words or "nothing" in words
+    )
 
 
 def spell(word: str) -> str:
@@ -154,50 +157,68 @@ def summary_text(record: IntakeRecord) -> str:
     if d.first_name or d.last_name:
         parts.append(f"Your name is {d.first_name or ''} {d.last_name or ''}".rstrip() + ".")
     if d.date_of_birth:
-        parts.append(f"Date of birth {d.date_of_birth:%B} {d.date_of_birth.day}, "
-                     f"{d.date_of_birth.year}.")
+        parts.append(
+            f"Date of birth {d.date_of_birth:%B} {d.date_of_birth.day}, {d.date_of_birth.year}."
+        )
     if d.phone:
         parts.append(f"Phone {say_phone(d.phone)}.")
     ins = record.insurance
     if ins.payer:
-        parts.append(f"Insurance {ins.payer}" + (
-            f", member ID {read_back_digits(ins.member_id)}." if ins.member_id else "."))
+        parts.append(
+            f"Insurance {ins.payer}"
+            + (f", member ID {read_back_digits(ins.member_id)}." if ins.member_id else ".")
+        )
     if record.complaint.description:
         parts.append(f"Reason for visit: {record.complaint.description}.")
     a = record.address
     if a.street or a.zip_code:
-        parts.append(f"Address {a.street or ''}, {a.city or ''}, {a.state or ''} "
-                     f"{' '.join(a.zip_code or '')}.")
+        parts.append(
+            f"Address {a.street or ''}, {a.city or ''}, {a.state or ''} "
+            f"{' '.join(a.zip_code or '')}."
+        )
     if record.pharmacy.name:
-        parts.append(f"Pharmacy {record.pharmacy.name}"
-                     + (f" on {record.pharmacy.location}." if record.pharmacy.location else "."))
+        parts.append(
+            f"Pharmacy {record.pharmacy.name}"
+            + (f" on {record.pharmacy.location}." if record.pharmacy.location else ".")
+        )
     ec = record.emergency_contact
     if ec.name:
-        parts.append(f"Emergency contact {ec.name}"
-                     + (f", your {ec.relationship}" if ec.relationship else "") + ".")
+        parts.append(
+            f"Emergency contact {ec.name}"
+            + (f", your {ec.relationship}" if ec.relationship else "")
+            + "."
+        )
     if record.appointment.start and record.appointment.provider and record.appointment.slot_id:
-        slot = Slot(record.appointment.slot_id, record.appointment.start,
-                    record.appointment.provider)
+        slot = Slot(
+            record.appointment.slot_id, record.appointment.start, record.appointment.provider
+        )
         parts.append(f"Appointment {say_slot(slot)}.")
     return " ".join(parts)
 
 
-def apply_correction(record: IntakeRecord, text: str,
-                     ctx: Context) -> tuple[IntakeRecord, str] | None:
+def apply_correction(
+    record: IntakeRecord, text: str, ctx: Context
+) -> tuple[IntakeRecord, str] | None:
     """Apply "actually my ZIP is 0 2 1 3 9" to the record; (new record, what changed)."""
-    payer = next((p for p in default_catalog().payers if p.name == record.insurance.payer),
-                 None)
-    found = parse_correction(text, CorrectionContext(
-        today=ctx.today, date_of_birth=record.demographics.date_of_birth, payer=payer,
-        caller_id=ctx.caller_id))
+    payer = next((p for p in default_catalog().payers if p.name == record.insurance.payer), None)
+    found = parse_correction(
+        text,
+        CorrectionContext(
+            today=ctx.today,
+            date_of_birth=record.demographics.date_of_birth,
+            payer=payer,
+            caller_id=ctx.caller_id,
+        ),
+    )
     if found.value is None:
         return None
     field, value = found.value.field, found.value.value
     return _corrected(record, field, value)
 
 
-def _corrected(record: IntakeRecord, field: Field,
-               value: object) -> tuple[IntakeRecord, str] | None:
+def _corrected(
+    record: IntakeRecord, field: Field, value: object
+) -> tuple[IntakeRecord, str] | None:
     d, a = record.demographics, record.address
     if field is Field.NAME and isinstance(value, PersonName):
         update = {k: v for k, v in (("first_name", value.first), ("last_name", value.last)) if v}
@@ -210,23 +231,31 @@ def _corrected(record: IntakeRecord, field: Field,
     if field is Field.PHONE and isinstance(value, PhoneNumber):
         return _put(record, "demographics", d, {"phone": value.e164}), "your phone number"
     if field is Field.ZIP and isinstance(value, ZipInfo):
-        return _put(record, "address", a, {"zip_code": value.zip_code, "city": value.city,
-                                           "state": value.state}), "your ZIP code"
+        return _put(
+            record,
+            "address",
+            a,
+            {"zip_code": value.zip_code, "city": value.city, "state": value.state},
+        ), "your ZIP code"
     if field in (Field.ADDRESS, Field.STREET) and isinstance(value, SpokenAddress):
-        update = {k: getattr(value, k) for k in ("street", "city", "state", "zip_code")
-                  if getattr(value, k)}
+        update = {
+            k: getattr(value, k)
+            for k in ("street", "city", "state", "zip_code")
+            if getattr(value, k)
+        }
         return _put(record, "address", a, update), "your address"
     if field in (Field.CITY, Field.STATE) and isinstance(value, str):
         return _put(record, "address", a, {field.value: value}), f"your {field.value}"
     if field is Field.INSURANCE and isinstance(value, Payer):
-        return _put(record, "insurance", record.insurance,
-                    {"payer": value.name, "self_pay": value.self_pay}), "your insurance"
+        return _put(
+            record, "insurance", record.insurance, {"payer": value.name, "self_pay": value.self_pay}
+        ), "your insurance"
     if field is Field.MEMBER_ID and isinstance(value, str):
-        return _put(record, "insurance", record.insurance, {"member_id": value}), \
-            "your member ID"
+        return _put(record, "insurance", record.insurance, {"member_id": value}), "your member ID"
     if field is Field.PHARMACY and isinstance(value, Pharmacy):
-        return _put(record, "pharmacy", record.pharmacy,
-                    {"name": value.name, "location": value.location}), "your pharmacy"
+        return _put(
+            record, "pharmacy", record.pharmacy, {"name": value.name, "location": value.location}
+        ), "your pharmacy"
     if field is Field.EMERGENCY_CONTACT and isinstance(value, EmergencyContact):
         contact: dict[str, object] = {}
         if value.name is not None:
@@ -235,12 +264,14 @@ def _corrected(record: IntakeRecord, field: Field,
             contact["relationship"] = value.relationship.value
         if value.phone is not None:
             contact["phone"] = value.phone.e164
-        return _put(record, "emergency_contact", record.emergency_contact, contact), \
-            "your emergency contact"
+        return _put(
+            record, "emergency_contact", record.emergency_contact, contact
+        ), "your emergency contact"
     return None
 
 
-def _put(record: IntakeRecord, section: str, current: object,
-         update: Mapping[str, object]) -> IntakeRecord:
+def _put(
+    record: IntakeRecord, section: str, current: object, update: Mapping[str, object]
+) -> IntakeRecord:
     assert hasattr(current, "model_copy")
     return record.model_copy(update={section: current.model_copy(update=update)})

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
     """Send and receive until ``plan['measure_to']`` has passed, then analyse."""
     calls = args.calls
     ports: list[int] = plan["ports"]
-    frames = caller_loop_ulaw()
+    frames = caller_loop_ulaw() if args.audio == "speech" else [b"\xff" * FRAME_SAMPLES]
     loop_frames = len(frames)
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -260,6 +260,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--plan", required=True, help="the server's ready line, as a file")
     parser.add_argument("--rtp-port", type=int, required=True)
+    parser.add_argument("--audio", choices=("speech", "silence"), default="speech")
     parser.add_argument("--core", type=int, default=1)
     parser.add_argument("--tail", type=float, default=0.5, help="s to keep receiving after")
     args = parser.parse_args()

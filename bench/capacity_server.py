@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import gc
 import json
+import resource
 import socket
 import sys
 import time
@@ -134,6 +134,7 @@ class Harness:
     def snapshot(self) -> dict[str, Any]:
         """CPU first (so the sweep below is not billed to the window), then the counters."""
         cpu = cpu_seconds()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         wall = time.monotonic()
         stats = asdict(self.runtime.stats)
         expected = received = lost = jb_lost = jb_late = jb_underruns = jb_dropped = 0
@@ -154,6 +155,8 @@ class Harness:
             jb_inserted += jitter.inserted
         return {
             "cpu_s": cpu,
+            "sys_s": usage.ru_stime,
+            "involuntary_switches": usage.ru_nivcsw,
             "wall_s": wall,
             "stats": stats,
             "in_expected": expected,
@@ -192,9 +195,6 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     origin = runtime.schedule_start
     slot_s = PTIME_S / runtime.phases
     offsets = [runtime.engine.phase_of(h.call_id) * slot_s for h in handles]
-    if args.gc_freeze:
-        gc.collect()
-        gc.freeze()  # the calls' long-lived state leaves the collector's generations
     ready_at = time.monotonic()
     measure_from = ready_at + args.lead + args.warmup
     measure_to = measure_from + args.measure
@@ -235,10 +235,12 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     loop.call_at(measure_from, start_window)  # loop.time() and time.monotonic() share a clock
     loop.call_at(measure_to, end_window)
     await asyncio.wait_for(done, timeout=measure_to - loop.time() + 30.0)
+    groups = len(runtime.engine.occupied_phases())
     runtime.close()
     return {
         "calls": args.calls,
         "phases": args.phases,
+        "groups": groups,
         "window": snapshots,
         "events": dict(harness.events),
         "audio_frames": harness.audio_frames,
@@ -263,7 +265,6 @@ def main() -> int:
     parser.add_argument("--prompt-every", type=int, default=3, help="prompts on every k-th call")
     parser.add_argument("--inband-every", type=int, default=10, help="in-band DTMF every k-th")
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
-    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after setup")
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     pin_to_core(args.core)

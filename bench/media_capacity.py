@@ -82,7 +82,7 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{BENCH}"}
     server_cmd = [
         sys.executable,
-        os.environ.get("CAPACITY_SERVER", str(BENCH / "capacity_server.py")),
+        str(BENCH / "capacity_server.py"),
         f"--calls={calls}",
         f"--base-port={args.base_port}",
         f"--limit-port={args.peer_port - 1}",
@@ -95,8 +95,7 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.no_uvloop:
         server_cmd.append("--no-uvloop")
-    if args.gc_freeze:
-        server_cmd.append("--gc-freeze")
+
     bound_s = 60.0 + args.warmup + args.measure + 30.0
     started = time.monotonic()
     server = subprocess.Popen(
@@ -113,6 +112,7 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
                 f"--calls={calls}",
                 f"--plan={plan.name}",
                 f"--rtp-port={args.peer_port}",
+                f"--audio={args.caller_audio}",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -184,10 +184,12 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "core_pct_per_call": cpu / wall / calls * 100,
         "server_core_pct": cpu / wall * 100,
         "harness_core_pct": server["harness_cpu_s"] / wall * 100,
+        "sys_share_pct": (end["sys_s"] - start["sys_s"]) / max(cpu, 1e-9) * 100,
+        "preempted_per_s": (end["involuntary_switches"] - start["involuntary_switches"]) / wall,
         "udp_round_us": server["udp_round_us"],
         "cpu_vs_udp_round": per_tick_us / server["udp_round_us"],
         "ticks": ticks,
-        "expected_ticks": round(periods * server["phases"]),
+        "expected_ticks": round(periods * server["groups"]),
         "late_ticks": stats1["late_ticks"] - stats0["late_ticks"],
         "skipped_frames": stats1["skipped_frames"] - stats0["skipped_frames"],
         "max_tick_lateness_ms": end["max_lateness_s"] * 1e3,
@@ -270,7 +272,7 @@ def main() -> int:
     parser.add_argument("--prompt-every", type=int, default=3)
     parser.add_argument("--inband-every", type=int, default=10)
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
-    parser.add_argument("--gc-freeze", action="store_true", help="server: gc.freeze() after setup")
+    parser.add_argument("--caller-audio", choices=("speech", "silence"), default="speech")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--json", help="write raw and derived figures here")
     parser.add_argument("--profile", help="py-spy the server over the window into this dir")

@@ -52,6 +52,7 @@ from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
 from rtp.dtmf import DtmfEvent, event_code
 from rtp.jitter import Frame, GapReason
 from rtp.latching import Address
+from rtp.packet import slot_builder
 from rtp.session import MediaSession
 
 FRAME_SAMPLES = 160
@@ -135,6 +136,11 @@ class CallerFrame:
     pcm: NDArray[np.int16]
     timestamp: int
     concealed: bool = False
+
+
+# Built per call per tick: through the slots (`rtp.packet.slot_builder`), same values.
+_caller_frame = slot_builder(CallerFrame)
+_datagram = slot_builder(Datagram)
 
 
 @dataclass(slots=True)
@@ -439,7 +445,9 @@ class MediaEngine:
                     frame = channel.concealer.receive(frame)
                 out.append((channel, frame))
                 channel.history.append(frame)
-                audio[channel.call_id] = CallerFrame(channel.frame_index, frame, row_stamps[i])
+                audio[channel.call_id] = _caller_frame(
+                    channel.frame_index, frame, row_stamps[i], False
+                )
         for i, channel in enumerate(gaps):
             history = (
                 np.concatenate(list(channel.history))
@@ -449,7 +457,7 @@ class MediaEngine:
             frame = channel.concealer.conceal(history)
             out.append((channel, frame))
             channel.history.append(frame)
-            audio[channel.call_id] = CallerFrame(channel.frame_index, frame, gap_stamps[i], True)
+            audio[channel.call_id] = _caller_frame(channel.frame_index, frame, gap_stamps[i], True)
         return out
 
     @staticmethod
@@ -573,7 +581,7 @@ class MediaEngine:
             start = channel.speaking and (channel.talkspurt or not was_speaking)
             channel.talkspurt = False
             data = channel.session.send_audio(payload, start, now)
-            datagrams.append(Datagram(channel.call_id, data, destination))
+            datagrams.append(_datagram(channel.call_id, data, destination, False))
             if was_speaking and not channel.speaking:
                 if not channel.stopped:
                     events.append(MediaEvent(channel.call_id, channel.frame_index, PlayoutDone()))

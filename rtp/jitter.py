@@ -60,7 +60,7 @@ from enum import Enum
 from typing import Final
 
 from rtp.errors import RtpError
-from rtp.packet import RtpPacket
+from rtp.packet import RtpPacket, slot_builder
 from rtp.seq import seq_diff, ts_diff
 
 _JITTER_GAIN: Final = 1 / 16  # RFC 3550 A.8
@@ -161,6 +161,9 @@ class Frame:
     seq: int
     ssrc: int
     marker: bool
+
+
+_build_frame = slot_builder(Frame)  # one per packet: through the slots, same value
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +330,7 @@ class JitterBuffer:
                 ts = ts_ext + ahead
                 media_s = ts / rate
                 p = packet
-                frame = Frame(
+                frame = _build_frame(
                     p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker
                 )
                 self._ring[index] = _Entry(ext, ts, media_s, False, frame)
@@ -455,7 +458,9 @@ class JitterBuffer:
             return
         media_s = ts / self.config.clock_rate_hz
         p = packet
-        frame = Frame(p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker)
+        frame = _build_frame(
+            p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker
+        )
         self._ring[index] = _Entry(ext, ts, media_s, boundary, frame)
         if ext >= self._highest:
             self._highest = ext

@@ -33,9 +33,11 @@ The packet does not decide RTP/RTCP demultiplexing on one port (RFC 5761 §4); t
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from rtp.errors import RtpError, RtpParseError
 from rtp.rtcp import (
@@ -75,7 +77,34 @@ __all__ = [
     "pack_plain",
     "parse_rtcp",
     "parse_rtcp_compound",
+    "slot_builder",
 ]
+
+_T = TypeVar("_T")
+
+
+def slot_builder(cls: type[_T]) -> Callable[..., _T]:
+    """A positional constructor for a frozen slotted dataclass, for values built per packet.
+
+    It sets each field through its slot descriptor. The object is the same as the class's
+    own ``__init__`` makes, at about a third of the cost: the generated frozen ``__init__``
+    looks ``object.__setattr__`` up again for every field, and the media path builds a few
+    such values per call every 20 ms. Every field must be passed, in declaration order; the
+    class must have no ``__post_init__``.
+    """
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} is not a dataclass without __post_init__")
+    names = [f.name for f in dataclasses.fields(cls)]
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def build({', '.join(names)}):", "    obj = _new(_cls)"]
+    for i, name in enumerate(names):
+        namespace[f"_set{i}"] = cls.__dict__[name].__set__  # the slot's member descriptor
+        lines.append(f"    _set{i}(obj, {name})")
+    lines.append("    return obj")
+    exec("\n".join(lines), namespace)  # as dataclasses itself builds __init__
+    builder: Callable[..., _T] = namespace["build"]
+    return builder
+
 
 RTP_VERSION: Final = 2
 RTP_HEADER_SIZE: Final = 12
@@ -136,6 +165,11 @@ class RtpPacket:
         if len(data) < RTP_HEADER_SIZE:
             raise RtpParseError("RTP packet is too short")
         first, second, seq, timestamp, ssrc = _HEADER.unpack_from(data)
+        if first == _PLAIN_V2 and cls is RtpPacket:
+            return _build_packet(  # type: ignore[return-value]  # Self is RtpPacket here
+                second & 0x7F, seq, timestamp, ssrc, data[RTP_HEADER_SIZE:], second > 0x7F, (),
+                None, b""
+            )  # fmt: skip
         if first == _PLAIN_V2:
             return cls(second & 0x7F, seq, timestamp, ssrc, data[RTP_HEADER_SIZE:], second > 0x7F)
         if first >> 6 != RTP_VERSION:
@@ -239,6 +273,9 @@ class RtpPacket:
         if not 0 <= self.ssrc <= 0xFFFFFFFF:
             return "RTP SSRC must be 32 bits"
         return "RTP CSRC must be 32 bits"
+
+
+_build_packet = slot_builder(RtpPacket)  # parse's plain path: one packet per datagram
 
 
 def pack_plain(

@@ -150,9 +150,7 @@ class Dialog:
         if contact is not None:
             fields.append(("Contact", contact))
         fields.extend(extra_headers)
-        request = Request(
-            method=method, uri=self.remote_target, headers=Headers(fields), body=body
-        )
+        request = Request(method=method, uri=self.remote_target, headers=Headers(fields), body=body)
         return replace(self, local_cseq=max(seq, self.local_cseq)), request
 
 

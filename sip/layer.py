@@ -243,7 +243,9 @@ class TransactionLayer:
 
     def next_deadline(self) -> float | None:
         """The earliest timer over all transactions."""
-        deadlines = [d for tx in self._transactions.values() if (d := tx.next_deadline()) is not None]
+        deadlines = [
+            d for tx in self._transactions.values() if (d := tx.next_deadline()) is not None
+        ]
         return min(deadlines) if deadlines else None
 
     def __len__(self) -> int:
@@ -284,8 +286,10 @@ class TransactionLayer:
             # Only an ACK for a 2xx carries a new branch (§17.1.1.3 vs §13.2.2.4); an ACK for
             # a non-2xx must match the INVITE's branch, so it never takes this path.
             accepted = TransactionState.ACCEPTED
-            if isinstance(invite_tx, ServerInvite) and invite_key is not None and (
-                invite_tx.state is accepted
+            if (
+                isinstance(invite_tx, ServerInvite)
+                and invite_key is not None
+                and (invite_tx.state is accepted)
             ):
                 invite_tx.receive(request, now)
                 return invite_key
@@ -353,15 +357,17 @@ class TransactionLayer:
             call_id = tx.request.call_id()
         except SipParseError:
             call_id = ""
-        self.finished.append(TransactionSummary(
-            call_id=call_id,
-            branch=key.branch,
-            method=tx.request.method,
-            role="server" if server else "client",
-            status=status,
-            timed_out=self._timeouts.pop(key, None),
-            duration_s=round(self._now - started, 3),
-        ))
+        self.finished.append(
+            TransactionSummary(
+                call_id=call_id,
+                branch=key.branch,
+                method=tx.request.method,
+                role="server" if server else "client",
+                status=status,
+                timed_out=self._timeouts.pop(key, None),
+                duration_s=round(self._now - started, 3),
+            )
+        )
 
     def _stamp_via(self, request: Request, source: Address) -> Request:
         """Add ``received``/``rport`` to the top Via (§18.2.1, RFC 3581 §4)."""
@@ -376,8 +382,11 @@ class TransactionLayer:
             return request
         headers = request.headers.replace_first("via", str(via.with_params(**updates)))
         return Request(
-            method=request.method, uri=request.uri, version=request.version,
-            headers=headers, body=request.body,
+            method=request.method,
+            uri=request.uri,
+            version=request.version,
+            headers=headers,
+            body=request.body,
         )
 
     def _response_address(self, request: Request, source: Address) -> Address:

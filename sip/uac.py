@@ -111,8 +111,9 @@ def build_cancel(invite: Request) -> Request:
     return Request(method="CANCEL", uri=invite.uri, headers=Headers(fields))
 
 
-def build_ack_for_2xx(invite: Request, response: Response, *, via: str,
-                      body: bytes = b"") -> Request:
+def build_ack_for_2xx(
+    invite: Request, response: Response, *, via: str, body: bytes = b""
+) -> Request:
     """ACK for a 2xx (§13.2.2.4): its own branch, the dialog's route set and remote target.
 
     ``body`` is the SDP answer when the INVITE had no offer and the 2xx carried one (RFC 3264
@@ -143,12 +144,15 @@ class Credentials:
 
 
 # RFC 3261 §22.2/§22.3: which header carries the challenge, and which the answer.
-_AUTH_HEADERS = {401: ("www-authenticate", "Authorization"),
-                 407: ("proxy-authenticate", "Proxy-Authorization")}
+_AUTH_HEADERS = {
+    401: ("www-authenticate", "Authorization"),
+    407: ("proxy-authenticate", "Proxy-Authorization"),
+}
 
 
-def with_authorization(request: Request, response: Response, credentials: Credentials, *,
-                       via: str, cnonce: str) -> Request | None:
+def with_authorization(
+    request: Request, response: Response, credentials: Credentials, *, via: str, cnonce: str
+) -> Request | None:
     """``request`` resent with credentials for the 401/407 ``response`` (§22.2).
 
     The retry keeps Call-ID, From (tag) and To, takes a new branch (``via``) and the next
@@ -161,8 +165,13 @@ def with_authorization(request: Request, response: Response, credentials: Creden
     if challenge is None:
         return None
     answer = build_authorization(
-        challenge, username=credentials.username, password=credentials.password,
-        method=request.method, uri=request.uri, cnonce=cnonce, body=request.body,
+        challenge,
+        username=credentials.username,
+        password=credentials.password,
+        method=request.method,
+        uri=request.uri,
+        cnonce=cnonce,
+        body=request.body,
     )
     cseq = request.cseq()
     headers = (

@@ -29,7 +29,14 @@ class UasPolicy:
     """What this UAS serves."""
 
     allow: tuple[str, ...] = (
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "REGISTER",
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "UPDATE",
+        "INFO",
+        "REGISTER",
     )
     supported: tuple[str, ...] = SUPPORTED_EXTENSIONS
     accept: tuple[str, ...] = ("application/sdp",)
@@ -118,16 +125,21 @@ def options_headers(policy: UasPolicy) -> Fields:
     )
 
 
-def dialog_response(response: Response, contact_uri: str, policy: UasPolicy,
-                    body: bytes) -> Response:
+def dialog_response(
+    response: Response, contact_uri: str, policy: UasPolicy, body: bytes
+) -> Response:
     """``response`` (1xx/2xx to an INVITE or UPDATE) with our Contact (§12.1.1) and body."""
     headers = response.headers.with_added("Contact", f"<{contact_uri}>")
     headers = headers.with_added("Allow", ", ".join(policy.allow))
     headers = headers.with_added("Supported", ", ".join(policy.supported))
     if body:
         headers = headers.with_added("Content-Type", "application/sdp")
-    return Response(status=response.status, reason=response.reason,
-                    headers=headers.with_set("Content-Length", str(len(body))), body=body)
+    return Response(
+        status=response.status,
+        reason=response.reason,
+        headers=headers.with_set("Content-Length", str(len(body))),
+        body=body,
+    )
 
 
 def registrar_contacts(request: Request, default_expires: int) -> Fields:

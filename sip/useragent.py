@@ -135,8 +135,9 @@ class UserAgent:
         self.calls: dict[str, Call] = {}
         self._events: collections.deque[CallEvent] = collections.deque()
         self._client_calls: dict[TransactionKey, str] = {}
-        self.registrations = Registrations(config.me, layer, ids=id_factory,
-                                           credentials=config.credentials)
+        self.registrations = Registrations(
+            config.me, layer, ids=id_factory, credentials=config.credentials
+        )
         self._in_dialog: dict[TransactionKey, _InDialogRequest] = {}
         self.rejected: collections.deque[MessageRejected] = collections.deque(maxlen=64)
 
@@ -194,15 +195,17 @@ class UserAgent:
             key, call.pending_reinvite = call.pending_reinvite, None
             tx = self.layer.server_transaction(key)
             if tx is not None:
-                response = self._with_contact(make_response(tx.request, 200, body=sdp,
-                                                            to_tag=call.dialog_tag()), sdp)
+                response = self._with_contact(
+                    make_response(tx.request, 200, body=sdp, to_tag=call.dialog_tag()), sdp
+                )
                 self.layer.respond(key, response, now)
             return
         call.advance(CallInput.ANSWER)
         self._respond_invite(call, 200, now, body=sdp)
 
-    def reject(self, call_id: str, status: int, now: float,
-               headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def reject(
+        self, call_id: str, status: int, now: float, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         """Refuse an offered call (486, 488, 503...) or a pending re-INVITE offer."""
         call = self.calls[call_id]
         if call.pending_reinvite is not None:
@@ -229,14 +232,25 @@ class UserAgent:
             self._send_bye(call, now)
             self._end(call, reason)
 
-    def invite(self, request_uri: str, destination: Address, sdp: bytes, now: float,
-               *, to_uri: str | None = None) -> str:
+    def invite(
+        self,
+        request_uri: str,
+        destination: Address,
+        sdp: bytes,
+        now: float,
+        *,
+        to_uri: str | None = None,
+    ) -> str:
         """Place a call (our UAC side); returns its Call-ID. ``sdp`` may be empty."""
         call_id = self._new_call_id()
         request = build_invite(
             replace(self.config.me, transport=destination.transport.upper()),
-            request_uri=request_uri, to_uri=to_uri or request_uri,
-            call_id=call_id, tag=self._ids(), branch=self._branch(), sdp=sdp,
+            request_uri=request_uri,
+            to_uri=to_uri or request_uri,
+            call_id=call_id,
+            tag=self._ids(),
+            branch=self._branch(),
+            sdp=sdp,
         )
         call = Call(call_id, CallState.CALLING, destination, request, local_sdp=sdp)
         self.calls[call_id] = call
@@ -244,8 +258,15 @@ class UserAgent:
         self._client_calls[call.invite_key] = call_id
         return call_id
 
-    def send_in_dialog(self, call_id: str, method: str, now: float, *, body: bytes = b"",
-                       content_type: str = "application/sdp") -> None:
+    def send_in_dialog(
+        self,
+        call_id: str,
+        method: str,
+        now: float,
+        *,
+        body: bytes = b"",
+        content_type: str = "application/sdp",
+    ) -> None:
         """Send re-INVITE, UPDATE or INFO in a confirmed call (§12.2.1.1, §14.1, RFC 3311).
 
         The final response comes back as `InDialogResponse`; a 2xx to a re-INVITE is ACKed
@@ -260,7 +281,10 @@ class UserAgent:
         extra = (("Content-Type", content_type),) if body else ()
         refresh = method in ("INVITE", "UPDATE")  # target refresh requests carry Contact
         call.dialog, request = call.dialog.next_request(
-            method, via=self._via(call), extra_headers=extra, body=body,
+            method,
+            via=self._via(call),
+            extra_headers=extra,
+            body=body,
             contact=f"<{self.config.me.contact_uri}>" if refresh else None,
         )
         key = self.layer.send_request(request, call.peer, now)
@@ -268,16 +292,18 @@ class UserAgent:
         if method == "INVITE" or (method == "UPDATE" and body):
             call.own_offer = key
 
-    def register(self, registrar_uri: str, destination: Address, now: float,
-                 *, expires: int | None = None) -> str:
+    def register(
+        self, registrar_uri: str, destination: Address, now: float, *, expires: int | None = None
+    ) -> str:
         """Bind our Contact at a registrar (§10.2); returns the REGISTER's Call-ID.
 
         The outcome is a `RegistrationResult` (status 408 when nobody answered).
         """
         call_id = self._new_call_id()
         expires = self.config.register_expires if expires is None else expires
-        self.registrations.register(registrar_uri, destination, now, expires=expires,
-                                    call_id=call_id)
+        self.registrations.register(
+            registrar_uri, destination, now, expires=expires, call_id=call_id
+        )
         return call_id
 
     # ----------------------------------------------------------------- event dispatch
@@ -330,8 +356,15 @@ class UserAgent:
         tx = self.layer.server_transaction(event.key)
         tag = tx.to_tag if isinstance(tx, ServerInvite) else self._ids()
         dialog = Dialog.as_uas(request, local_tag=tag, initial_cseq=1)
-        call = Call(call_id, CallState.OFFERED, event.source, request,
-                    invite_key=event.key, dialog=dialog, remote_sdp=request.body)
+        call = Call(
+            call_id,
+            CallState.OFFERED,
+            event.source,
+            request,
+            invite_key=event.key,
+            dialog=dialog,
+            remote_sdp=request.body,
+        )
         self.calls[call_id] = call
         self._events.append(IncomingCall(call_id, request, request.body, event.source))
 
@@ -393,14 +426,16 @@ class UserAgent:
         request = event.request
         if not self.config.accept_register:
             allow = (("Allow", ", ".join(a for a in self.config.policy.allow if a != "REGISTER")),)
-            self._try_respond(event.key, make_response(request, 405, headers=allow,
-                                                       to_tag=self._ids()), now)
+            self._try_respond(
+                event.key, make_response(request, 405, headers=allow, to_tag=self._ids()), now
+            )
             return
         if not self._authorized(event, now):
             return
         headers = registrar_contacts(request, self.config.register_expires)
-        self._try_respond(event.key, make_response(request, 200, headers=headers,
-                                                   to_tag=self._ids()), now)
+        self._try_respond(
+            event.key, make_response(request, 200, headers=headers, to_tag=self._ids()), now
+        )
 
     def _on_transaction_event(self, event: LayerEvent, now: float) -> None:
         inner = event.event
@@ -485,8 +520,9 @@ class UserAgent:
             self._send_ack(call, response)
             self._events.append(CallConfirmed(call.call_id, response.body))
 
-    def _on_in_dialog_response(self, key: TransactionKey, sent: _InDialogRequest,
-                               response: Response) -> None:
+    def _on_in_dialog_response(
+        self, key: TransactionKey, sent: _InDialogRequest, response: Response
+    ) -> None:
         call = self.calls.get(sent.call_id)
         if response.status < 200 or call is None or call.dialog is None:
             return
@@ -496,7 +532,8 @@ class UserAgent:
         if response.status < 300 and sent.request.method == "INVITE":
             call.dialog = call.dialog.with_remote_target(response)  # §12.2.1.2 target refresh
             call.dialog, ack = call.dialog.next_request(
-                "ACK", via=self._via(call), ack_for=sent.request.cseq().seq)
+                "ACK", via=self._via(call), ack_for=sent.request.cseq().seq
+            )
             self.layer.send_stateless(ack, call.peer)
             self._in_dialog[key] = replace(sent, ack=ack)  # until the transaction ends
         else:
@@ -507,8 +544,9 @@ class UserAgent:
                 call.remote_sdp = response.body
         self._in_dialog_final(key, sent, response.status, response.body)
 
-    def _in_dialog_final(self, key: TransactionKey, sent: _InDialogRequest, status: int,
-                         body: bytes) -> None:
+    def _in_dialog_final(
+        self, key: TransactionKey, sent: _InDialogRequest, status: int, body: bytes
+    ) -> None:
         call = self.calls.get(sent.call_id)
         if call is not None and call.own_offer == key:
             call.own_offer = None
@@ -526,12 +564,12 @@ class UserAgent:
         """Our INVITE again with credentials for a 401/407, or None (§22.2)."""
         if self.config.credentials is None:
             return None
-        return with_authorization(call.invite, response, self.config.credentials,
-                                  via=self._via(call), cnonce=self._ids())
+        return with_authorization(
+            call.invite, response, self.config.credentials, via=self._via(call), cnonce=self._ids()
+        )
 
     def _send_ack(self, call: Call, response: Response, body: bytes = b"") -> None:
-        call.ack = build_ack_for_2xx(call.invite, response,
-                                     via=self._via(call), body=body)
+        call.ack = build_ack_for_2xx(call.invite, response, via=self._via(call), body=body)
         self.layer.send_stateless(call.ack, call.peer)
 
     def _authorized(self, event: RequestReceived, now: float) -> bool:
@@ -541,16 +579,27 @@ class UserAgent:
         challenges = digest_challenge(event.request, verifier, now)
         if challenges is None:
             return True
-        self._try_respond(event.key, make_response(event.request, 401, headers=challenges,
-                                                   to_tag=self._ids()), now)
+        self._try_respond(
+            event.key,
+            make_response(event.request, 401, headers=challenges, to_tag=self._ids()),
+            now,
+        )
         return False
 
-    def _respond_invite(self, call: Call, status: int, now: float, *, body: bytes = b"",
-                        headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def _respond_invite(
+        self,
+        call: Call,
+        status: int,
+        now: float,
+        *,
+        body: bytes = b"",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         if call.invite_key is None:
             return
-        response = make_response(call.invite, status, body=body, headers=headers,
-                                 to_tag=call.dialog_tag())
+        response = make_response(
+            call.invite, status, body=body, headers=headers, to_tag=call.dialog_tag()
+        )
         if 100 < status < 300:
             response = self._with_contact(response, body)
         self._try_respond(call.invite_key, response, now)
@@ -562,10 +611,16 @@ class UserAgent:
         headers = options_headers(self.config.policy)
         return make_response(request, 200, to_tag=self._ids(), headers=headers)
 
-    def _send_rejection(self, key: TransactionKey, request: Request, rejection: Rejection,
-                        now: float) -> None:
-        response = make_response(request, rejection.status, rejection.reason,
-                                 headers=rejection.headers, to_tag=self._ids())
+    def _send_rejection(
+        self, key: TransactionKey, request: Request, rejection: Rejection, now: float
+    ) -> None:
+        response = make_response(
+            request,
+            rejection.status,
+            rejection.reason,
+            headers=rejection.headers,
+            to_tag=self._ids(),
+        )
         self._try_respond(key, response, now)
 
     def _try_respond(self, key: TransactionKey, response: Response, now: float) -> None:
@@ -577,8 +632,7 @@ class UserAgent:
     def _send_bye(self, call: Call, now: float) -> None:
         if call.dialog is None:
             return
-        call.dialog, bye = call.dialog.next_request(
-            "BYE", via=self._via(call))
+        call.dialog, bye = call.dialog.next_request("BYE", via=self._via(call))
         call.bye_key = self.layer.send_request(bye, call.peer, now)
 
     def _end(self, call: Call, reason: EndReason, status: int | None = None) -> None:

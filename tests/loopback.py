@@ -66,7 +66,9 @@ class ServerProcess:
                 out.append(record)
         return out
 
-    def wait_for_event(self, name: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, object]]:
+    def wait_for_event(
+        self, name: str, count: int = 1, timeout: float = 10.0
+    ) -> list[dict[str, object]]:
         """Wait (bounded) until ``count`` log lines with event ``name`` appeared."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -76,22 +78,37 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.02)
-        raise AssertionError(f"server did not log {count} x {name!r} within {timeout}s; "
-                             f"last lines: {self.log_lines[-5:]}")
+        raise AssertionError(
+            f"server did not log {count} x {name!r} within {timeout}s; "
+            f"last lines: {self.log_lines[-5:]}"
+        )
 
 
 @contextlib.contextmanager
-def voiceagent_serve(*args: str, env: dict[str, str] | None = None,
-                     sip_port: int | None = None) -> Iterator[ServerProcess]:
+def voiceagent_serve(
+    *args: str, env: dict[str, str] | None = None, sip_port: int | None = None
+) -> Iterator[ServerProcess]:
     """Run ``voiceagent serve`` on 127.0.0.1 until the block ends."""
     port = sip_port or free_port()
-    cmd = [sys.executable, "-m", "agent.cli", "serve", "--sip-host", LOOPBACK,
-           "--sip-port", str(port), "--rtp-ports", free_rtp_range(), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agent.cli",
+        "serve",
+        "--sip-host",
+        LOOPBACK,
+        "--sip-port",
+        str(port),
+        "--rtp-ports",
+        free_rtp_range(),
+        *args,
+    ]
     # The SIP and media tests drive the echo app (greeting, then echo); intake tests pass
     # VOICEAGENT_APP=intake explicitly.
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOICEAGENT_APP": "echo", **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     server = ServerProcess(proc, port)
     assert proc.stderr is not None
     stderr = proc.stderr

@@ -19,8 +19,11 @@ def _extract_street(text: str, ctx: Context) -> Extraction[Any]:
 
 
 def _apply_street(record: IntakeRecord, address: Address) -> IntakeRecord:
-    update = {k: getattr(address, k) for k in ("street", "city", "state", "zip_code")
-              if getattr(address, k)}
+    update = {
+        k: getattr(address, k)
+        for k in ("street", "city", "state", "zip_code")
+        if getattr(address, k)
+    }
     if address.unit:
         update["street"] = f"{address.street} {address.unit}"
     return record.model_copy(update={"address": record.address.model_copy(update=update)})

@@ -63,12 +63,14 @@ def _apply(record: IntakeRecord, complaint: ChiefComplaint) -> IntakeRecord:
 
 def _apply_duration(record: IntakeRecord, days: float) -> IntakeRecord:
     return record.model_copy(
-        update={"complaint": record.complaint.model_copy(update={"duration_days": days})})
+        update={"complaint": record.complaint.model_copy(update={"duration_days": days})}
+    )
 
 
 def _apply_severity(record: IntakeRecord, severity: Any) -> IntakeRecord:
     return record.model_copy(
-        update={"complaint": record.complaint.model_copy(update={"severity": severity.score})})
+        update={"complaint": record.complaint.model_copy(update={"severity": severity.score})}
+    )
 
 
 QUESTIONS: tuple[Question, ...] = (

@@ -27,20 +27,25 @@ def _name(part: NamePart) -> Any:
         if not value:
             return failed(found.failure) if found.failure else found
         return Extraction(value, found.confidence, found.needs_confirmation)
+
     return extract
 
 
 def _put(field: str) -> Any:
     def apply(record: IntakeRecord, value: Any) -> IntakeRecord:
         return record.model_copy(
-            update={"demographics": record.demographics.model_copy(update={field: value})})
+            update={"demographics": record.demographics.model_copy(update={field: value})}
+        )
+
     return apply
 
 
 def _phone_prompt(ctx: Context) -> str:
     if ctx.caller_id:
-        return ("What's the best phone number to reach you? To use the number you're "
-                "calling from, say this number. Otherwise say or type the ten digits.")
+        return (
+            "What's the best phone number to reach you? To use the number you're "
+            "calling from, say this number. Otherwise say or type the ten digits."
+        )
     return "What's the best phone number to reach you? Say or type the ten digits."
 
 

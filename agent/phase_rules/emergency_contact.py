@@ -22,19 +22,26 @@ def _apply(record: IntakeRecord, contact: EmergencyContact) -> IntakeRecord:
     if contact.phone is not None:
         update["phone"] = contact.phone.e164
     return record.model_copy(
-        update={"emergency_contact": record.emergency_contact.model_copy(update=update)})
+        update={"emergency_contact": record.emergency_contact.model_copy(update=update)}
+    )
 
 
 def _say(contact: EmergencyContact) -> str:
-    name = " ".join(p for p in (contact.name.first, contact.name.last) if p) \
-        if contact.name else "that contact"
+    name = (
+        " ".join(p for p in (contact.name.first, contact.name.last) if p)
+        if contact.name
+        else "that contact"
+    )
     relation = f", your {contact.relationship.value}" if contact.relationship else ""
     return f"I have {name}{relation}."
 
 
 def _apply_phone(record: IntakeRecord, number: PhoneNumber) -> IntakeRecord:
-    return record.model_copy(update={"emergency_contact": record.emergency_contact.model_copy(
-        update={"phone": number.e164})})
+    return record.model_copy(
+        update={
+            "emergency_contact": record.emergency_contact.model_copy(update={"phone": number.e164})
+        }
+    )
 
 
 def _extract_phone(text: str, ctx: Context) -> Extraction[Any]:

@@ -23,8 +23,12 @@ def _extract_payer(text: str, ctx: Context) -> Extraction[Any]:
 
 def _apply_payer(record: IntakeRecord, payer: Payer) -> IntakeRecord:
     insurance = record.insurance.model_copy(
-        update={"payer": payer.name, "self_pay": payer.self_pay,
-                "member_id": None if payer.self_pay else record.insurance.member_id})
+        update={
+            "payer": payer.name,
+            "self_pay": payer.self_pay,
+            "member_id": None if payer.self_pay else record.insurance.member_id,
+        }
+    )
     return record.model_copy(update={"insurance": insurance})
 
 
@@ -57,8 +61,7 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         key="insurance.member_id",
-        prompt="What is your member ID, as printed on your card? Say it one character at "
-        "a time.",
+        prompt="What is your member ID, as printed on your card? Say it one character at a time.",
         expectation=Expectation(Expect.DIGITS, min_digits=6, max_digits=15),
         extract=_extract_member_id,
         apply=_apply_member_id,
