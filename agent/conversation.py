@@ -176,6 +176,7 @@ class Conversation:
         if deadline is None or now < deadline:
             return []
         self.cursor.deadline = None
+        self.cursor.keypad = ""  # a half-typed entry is abandoned with the re-prompt
         self.cursor.silences += 1
         if self.cursor.silences >= self.config.max_silences:
             return dialogue.end_call(
@@ -202,6 +203,8 @@ class Conversation:
         if self._t0 is None:
             self._t0 = now
         if isinstance(event, CallStarted):
+            if self.record.transcript:
+                raise AgentStateError("the call has already started")
             self.record = self.record.model_copy(update={"caller_id": event.caller_id})
             self._started = event.wall_time
             return dialogue.greet(self, now)
@@ -327,7 +330,9 @@ class Conversation:
     def _on_digit(self, digit: str, now: float) -> list[Command]:
         from agent import dialogue
 
-        self.cursor.deadline = None
+        # A key is activity: the silence timer starts again (and doubles as the inter-digit
+        # timeout of a half-typed entry). Whatever we say next clears it.
+        self.cursor.deadline = now + self.config.silence_timeout_s
         self.cursor.silences = 0
         if digit == "*":
             return self.say(now, self.cursor.last_prompt, self._current_listen(), remember=False)

@@ -80,7 +80,11 @@ def on_intent(conv: Conversation, intent: nlu.Intent, now: float) -> list[Comman
         return conv.say(now, conv.cursor.last_prompt, conv._current_listen(), remember=False)
     if intent is nlu.Intent.HELP:
         q = conv.question()
-        help_text = q.help if q is not None else "Please answer yes or no."
+        help_text = "Please answer yes or no."
+        if conv.cursor.mode is Mode.SPECIAL and conv.cursor.special == "slot":
+            help_text = "Say the option number, or press it on your keypad."
+        elif conv.cursor.mode is Mode.ANSWER and q is not None:
+            help_text = q.help
         return conv.say(
             now, f"{help_text} {conv.cursor.last_prompt}", conv._current_listen(), remember=False
         )

@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
+import os
 import resource
 import socket
 import sys
@@ -83,6 +85,28 @@ def bind_calls(runtime: MediaRuntime, calls: int, base_port: int, limit_port: in
             pass
         port += 2
     return ports
+
+
+class GcWatch:
+    """Pauses of the cyclic garbage collector (a long one delays every call's packets)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self.measuring = False
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.measuring:
+            self.pauses.append((info["generation"], time.perf_counter() - self.started))
+
+    def summary(self) -> dict[str, Any]:
+        """Collections per generation and the longest pause, in the window."""
+        counts = collections.Counter(generation for generation, _ in self.pauses)
+        longest = max((pause for _, pause in self.pauses), default=0.0)
+        return {"collections": {str(g): n for g, n in sorted(counts.items())},
+                "max_pause_ms": longest * 1e3}  # fmt: skip
 
 
 class Harness:
@@ -192,6 +216,8 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         session = MediaSession(config, loop.time())
         handles.append(runtime.attach(f"call-{call}", session, G711Law.PCMU))
     harness = Harness(runtime, handles, args.prompt_every)
+    gc_watch = GcWatch()
+    gc.callbacks.append(gc_watch)
     origin = runtime.schedule_start
     slot_s = PTIME_S / runtime.phases
     offsets = [runtime.engine.phase_of(h.call_id) * slot_s for h in handles]
@@ -222,10 +248,10 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     def start_window() -> None:
         runtime.stats.max_lateness_s = 0.0
         snapshots["start"] = harness.snapshot()
-        harness.measuring = True
+        harness.measuring = gc_watch.measuring = True
 
     def end_window() -> None:
-        harness.measuring = False
+        harness.measuring = gc_watch.measuring = False
         snapshots["end"] = harness.snapshot()
         snapshots["end"]["max_lateness_s"] = runtime.stats.max_lateness_s
         done.set_result(None)
@@ -248,6 +274,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         "prompts_started": harness.prompts_started,
         "prompt_calls": len(harness.prompt_calls),
         "harness_cpu_s": harness.harness_cpu_s,
+        "gc": gc_watch.summary(),
     }
 
 
@@ -265,9 +292,12 @@ def main() -> int:
     parser.add_argument("--prompt-every", type=int, default=3, help="prompts on every k-th call")
     parser.add_argument("--inband-every", type=int, default=10, help="in-band DTMF every k-th")
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
+    parser.add_argument("--realtime", action="store_true", help="SCHED_FIFO priority 10")
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     pin_to_core(args.core)
+    if args.realtime:  # as media servers run (FreeSWITCH -rp): ordinary processes wait
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     raise_nofile(2 * args.calls + 256)
     baseline_us = udp_round_cost_us()
     if args.no_uvloop:

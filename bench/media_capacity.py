@@ -95,6 +95,8 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.no_uvloop:
         server_cmd.append("--no-uvloop")
+    if args.realtime:
+        server_cmd.append("--realtime")
 
     bound_s = 60.0 + args.warmup + args.measure + 30.0
     started = time.monotonic()
@@ -177,11 +179,16 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
     in_expected = end["in_expected"] - start["in_expected"]
     in_lost = end["in_lost"] - start["in_lost"]
     periods = wall / PTIME_S  # every call has one tick per period
-    per_tick_us = cpu / (calls * periods) * 1e6
+    # Work done, not time passed: each call tick that ran sent one RTP packet (RTCP, 0.4 %
+    # of packets, counts too). An overloaded server skips ticks; dividing by the ticks due
+    # would make it look cheaper the more it fails.
+    call_ticks = max(1, sent)
+    per_tick_us = cpu / call_ticks * 1e6
     return {
         "calls": calls,
         "cpu_us_per_call_tick": per_tick_us,
-        "core_pct_per_call": cpu / wall / calls * 100,
+        "core_pct_per_call": per_tick_us / (PTIME_S * 1e6) * 100,
+        "calls_per_core": PTIME_S * 1e6 / per_tick_us,
         "server_core_pct": cpu / wall * 100,
         "harness_core_pct": server["harness_cpu_s"] / wall * 100,
         "sys_share_pct": (end["sys_s"] - start["sys_s"]) / max(cpu, 1e-9) * 100,
@@ -208,6 +215,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "events": server["events"],
         "prompts_started": server["prompts_started"],
         "loop": server["loop"],
+        "gc": server["gc"],
     }
 
 
@@ -215,19 +223,20 @@ def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}" if base > 0 else "—"
 
 
-def markdown(rows: list[dict[str, Any]], command: str) -> str:
-    """The RESULTS.md tables for these rows (the first row is the per-call CPU baseline)."""
+def markdown(rows: list[dict[str, Any]], command: str, caller_audio: str) -> str:
+    """The RESULTS.md tables for these rows (the first row is the same-run baseline)."""
     base = rows[0]
+    b = f"× N={base['calls']}"
     lines = [
         f"Command: `{command}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; machine: {os.cpu_count()} CPUs, "
-        f"{_cpu_model()}; Python {platform.python_version()}, {base['loop']}.",
+        f"{_cpu_model()}; Python {platform.python_version()}, {base['loop']}; "
+        f"caller audio: {caller_audio}.",
         "",
         "| N calls | CPU µs per call per tick | % of a core per call | server core % "
-        "| × bare UDP round | × N=" + str(base["calls"]) + " per call "
-        f"| late % (> {LATE_S * 1e3:.0f} ms) | server-counted late % | lateness p99 / max ms "
-        "| loss out % | loss in % |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| × bare UDP round | {b} | late % (> {LATE_S * 1e3:.0f} ms) | {b} "
+        f"| server-counted late % | lateness p99 / max ms | loss out % | {b} | loss in % |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lat = row["lateness_ms"]
@@ -237,23 +246,27 @@ def markdown(rows: list[dict[str, Any]], command: str) -> str:
             f"| {row['core_pct_per_call']:.3f} | {row['server_core_pct']:.0f} "
             f"| {row['cpu_vs_udp_round']:.1f} "
             f"| {_ratio(row['cpu_us_per_call_tick'], base['cpu_us_per_call_tick'])} "
-            f"| {row['late_pct']:.3f} | {row['server_late_pct']:.3f} | {p99} "
-            f"| {row['out_loss_pct']:.3f} | {row['in_loss_pct']:.3f} |"
+            f"| {row['late_pct']:.3f} | {_ratio(row['late_pct'], base['late_pct'])} "
+            f"| {row['server_late_pct']:.3f} | {p99} "
+            f"| {row['out_loss_pct']:.3f} | {_ratio(row['out_loss_pct'], base['out_loss_pct'])} "
+            f"| {row['in_loss_pct']:.3f} |"
         )
     lines += [
         "",
-        "| N calls | bare UDP round µs | ticks run / due | late ticks | skipped frames "
-        "| max tick lateness ms | streams with a late packet | load gen core % "
-        "| load gen late sends | events (turns started / ended / barge-ins / prompts) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| N calls | bare UDP round µs | ticks run / due | late ticks | skipped ticks "
+        "| max tick lateness ms | streams with a late packet | preempted /s | sys % "
+        "| load gen core % | load gen late sends "
+        "| events (turns started / ended / barge-ins / prompts) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         ev = row["events"]
         lines.append(
             f"| {row['calls']:,} | {row['udp_round_us']:.2f} "
-            f"| {row['ticks']:,} / {row['expected_ticks']:,} | {row['late_ticks']} "
-            f"| {row['skipped_frames']} | {row['max_tick_lateness_ms']:.1f} "
-            f"| {row['streams_with_late']:,} | {row['loadgen_core_pct']:.0f} "
+            f"| {row['ticks']:,} / {row['expected_ticks']:,} | {row['late_ticks']:,} "
+            f"| {row['skipped_frames']:,} | {row['max_tick_lateness_ms']:.1f} "
+            f"| {row['streams_with_late']:,} | {row['preempted_per_s']:.0f} "
+            f"| {row['sys_share_pct']:.0f} | {row['loadgen_core_pct']:.0f} "
             f"| {row['loadgen_send_late']:,} "
             f"| {ev.get('SpeechStarted', 0):,} / {ev.get('SpeechEnded', 0):,} / "
             f"{ev.get('BargeIn', 0):,} / {row['prompts_started']:,} |"
@@ -273,6 +286,9 @@ def main() -> int:
     parser.add_argument("--inband-every", type=int, default=10)
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
     parser.add_argument("--caller-audio", choices=("speech", "silence"), default="speech")
+    parser.add_argument(
+        "--realtime", action="store_true", help="server SCHED_FIFO (root), as media servers run"
+    )
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--json", help="write raw and derived figures here")
     parser.add_argument("--profile", help="py-spy the server over the window into this dir")
@@ -298,7 +314,7 @@ def main() -> int:
             flush=True,
         )
     command = "python bench/media_capacity.py " + " ".join(sys.argv[1:])
-    print(markdown(rows, command.strip()))
+    print(markdown(rows, command.strip(), args.caller_audio))
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "raw": raws}, indent=1))
     return 0

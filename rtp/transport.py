@@ -1,12 +1,13 @@
 """The asyncio shell of the media path: RTP/RTCP sockets, the 20 ms clock, per-call handles.
 
 `MediaRuntime` owns one `MediaEngine` and one timer. Each call gets a non-blocking UDP
-socket pair (RTP on an even port, RTCP on the next) read with ``loop.add_reader``, which
-drains every queued datagram per wake-up. The timer runs on absolute deadlines from a
-`PacedSender` (slot n is due at start + n*slot, so lateness never accumulates); a stalled
-loop gets a bounded burst of catch-up ticks, and the ticks it skips still move the calls'
-RTP timestamps on (RFC 3550 §5.1). Sends that the kernel refuses (EAGAIN) are dropped and
-counted, never retried.
+socket pair (RTP on an even port, RTCP on the next) read with ``loop.add_reader``, one
+datagram per callback (readiness is level-triggered: a queue is worked off over consecutive
+loop iterations, and other calls get their turn in between). The timer runs on absolute
+deadlines from a `PacedSender` (slot n is due at start + n*slot, so lateness never
+accumulates); a stalled loop gets a bounded burst of catch-up ticks, and the ticks it skips
+still move the calls' RTP timestamps on (RFC 3550 §5.1). Sends that the kernel refuses
+(EAGAIN) are dropped and counted, never retried.
 
 *Phases.* The calls are spread over ``phases`` groups (`MediaEngine`), and the period is cut
 into as many slots: slot n ticks group ``n % phases``. Each call still sends every ptime, but

@@ -28,7 +28,7 @@ from agent.commands import (
     Speak,
     Transfer,
 )
-from agent.conversation import TURN_TRANSITIONS, Conversation, ConversationConfig, TurnState
+from agent.conversation import Conversation, ConversationConfig, TurnState
 from agent.errors import AgentStateError
 from agent.events import (
     BargeIn,
@@ -133,6 +133,10 @@ class Caller:
         return out
 
     # ------------------------------------------------------------------ the runtime's part
+    def turn(self) -> TurnState:
+        """Whose turn it is now."""
+        return self.conv.turn
+
     @property
     def record(self) -> IntakeRecord:
         """The conversation's record as it stands."""
@@ -209,17 +213,24 @@ def through_intake(caller: Caller) -> list[Command]:
 def test_answer_moves_listening_thinking_speaking() -> None:
     caller = Caller()
     out = caller.event(CallStarted(CALLER_ID, START))
-    assert caller.conv.turn is TurnState.SPEAKING
+    assert caller.turn() is TurnState.SPEAKING
     assert [type(c) for c in out] == [SaveRecord, Speak, Listen]
     assert caller.conv.next_deadline() is None  # no silence timer while we talk
     caller.clock.advance(PLAYOUT_S)
     caller.event(PlayoutDone())
-    assert caller.conv.turn is TurnState.LISTENING
+    assert caller.turn() is TurnState.LISTENING
     assert caller.conv.next_deadline() == PLAYOUT_S + 8.0
     out = caller.event(Transcript("aetna", 0.9))
-    assert caller.conv.turn is TurnState.SPEAKING
+    assert caller.turn() is TurnState.SPEAKING
     assert spoken(out) == "I have Aetna. Is that right?"
-    assert out[-1] == Listen(caller.listen.expectation) and out[-1].expectation.kind is Expect.YES_NO
+    assert isinstance(out[-1], Listen) and out[-1].expectation.kind is Expect.YES_NO
+
+
+def test_a_second_call_start_is_refused() -> None:
+    caller = Caller()
+    caller.start()
+    with pytest.raises(AgentStateError, match="the call has already started"):
+        caller.event(CallStarted(CALLER_ID, START))
 
 
 def test_transfer_result_without_a_transfer_is_refused() -> None:
@@ -243,9 +254,8 @@ def test_nothing_happens_after_the_call_ended() -> None:
     caller.start()
     out = caller.event(CallEnded())
     assert [type(c) for c in out] == [SaveRecord]
-    assert caller.conv.turn is TurnState.ENDED
-    for event in (Transcript("aetna", 0.9), DtmfDigit("1"), BargeIn(), PlayoutDone(),
-                  CallEnded()):
+    assert caller.turn() is TurnState.ENDED
+    for event in (Transcript("aetna", 0.9), DtmfDigit("1"), BargeIn(), PlayoutDone(), CallEnded()):
         assert caller.event(event) == []
     assert caller.conv.next_deadline() is None
     assert caller.conv.handle_timer(1000.0) == []
@@ -257,8 +267,10 @@ def test_silence_reprompts_the_question_then_ends_politely() -> None:
     caller.start()
     caller.say("aetna")
     caller.say("yes")  # now asked for the member ID
-    question = ("What is your member ID, as printed on your card? Say it one character at a "
-                "time. You can also type it on your keypad and press pound.")
+    question = (
+        "What is your member ID, as printed on your card? Say it one character at a "
+        "time. You can also type it on your keypad and press pound."
+    )
     for _ in range(2):
         # The timer runs from the end of playout, not from when the caller could answer.
         assert caller.conv.next_deadline() == caller.clock.now - REPLY_S + 8.0
@@ -266,11 +278,12 @@ def test_silence_reprompts_the_question_then_ends_politely() -> None:
         assert spoken(out) == f"Are you still there? {question}"
         assert caller.listen is not None and caller.listen.keypad is not None
     out = caller.stay_silent()
-    assert spoken(out) == ("I haven't heard from you, so I'll end the call now. Please call "
-                           "back any time. Goodbye.")
+    assert spoken(out) == (
+        "I haven't heard from you, so I'll end the call now. Please call back any time. Goodbye."
+    )
     assert not [c for c in out if isinstance(c, Speak) and c.barge_in]
     assert caller.hangup == Hangup("silence")
-    assert caller.conv.turn is TurnState.ENDED
+    assert caller.turn() is TurnState.ENDED
     assert caller.last_saved.status is IntakeStatus.INCOMPLETE
     assert caller.last_saved.insurance.payer == "Aetna"
     assert caller.hangup_at is not None
@@ -320,7 +333,7 @@ def test_barge_in_stops_our_turn_and_the_answer_counts() -> None:
     caller.event(CallStarted(CALLER_ID, START))  # greeting still playing
     caller.clock.advance(0.7)
     assert caller.event(BargeIn()) == []
-    assert caller.conv.turn is TurnState.LISTENING
+    assert caller.turn() is TurnState.LISTENING
     assert caller.conv.next_deadline() == pytest.approx(0.7 + 8.0)
     caller.clock.advance(0.3)
     assert caller.event(CallerSpeaking()) == []
@@ -332,7 +345,7 @@ def test_barge_in_stops_our_turn_and_the_answer_counts() -> None:
 def test_answer_without_barge_in_event_while_speaking_is_taken() -> None:
     caller = Caller()
     caller.event(CallStarted(CALLER_ID, START))
-    assert caller.conv.turn is TurnState.SPEAKING
+    assert caller.turn() is TurnState.SPEAKING
     out = caller.event(Transcript("aetna", 0.9))
     assert spoken(out) == "I have Aetna. Is that right?"
 
@@ -342,12 +355,35 @@ def test_keypad_digits_during_a_prompt_are_collected() -> None:
     caller.start()
     caller.say("aetna")
     caller.event(Transcript("yes", 0.9))  # member ID question now playing
-    assert caller.conv.turn is TurnState.SPEAKING
+    assert caller.turn() is TurnState.SPEAKING
     for key in "1234":
         assert caller.event(DtmfDigit(key)) == []
     caller.event(BargeIn())
     out = caller.press("5678#")
     assert spoken(out) == "I have 1 2 3 4 5 6 7 8. Is that right?"
+
+
+def test_a_stray_key_keeps_the_silence_timer_running() -> None:
+    caller = Caller()
+    caller.start()
+    assert caller.press("9") == []  # no keypad entry for the payer question
+    assert caller.conv.next_deadline() == caller.clock.now + 8.0
+    out = caller.stay_silent()
+    assert spoken(out).startswith("Are you still there? First, who is your health insurance")
+
+
+def test_a_half_typed_entry_times_out_and_starts_afresh() -> None:
+    caller = Caller()
+    caller.start()
+    confirmed(caller, "aetna")
+    assert caller.press("123") == []
+    caller.clock.advance(2.0)
+    assert caller.press("4") == []
+    assert caller.conv.next_deadline() == caller.clock.now + 8.0  # from the last key
+    out = caller.stay_silent()
+    assert spoken(out).startswith("Are you still there? What is your member ID")
+    out = caller.press("55667788#")
+    assert spoken(out) == "I have 5 5 6 6 7 7 8 8. Is that right?"
 
 
 # ---------------------------------------------------------------------- repeat, help, back
@@ -370,8 +406,24 @@ def test_help_explains_then_asks_again() -> None:
     out = caller.say("help")
     assert spoken(out) == (
         "Say the name on your insurance card, like Aetna, Medicare or Blue Cross. First, who "
-        "is your health insurance company? If you don't have insurance, say self pay.")
+        "is your health insurance company? If you don't have insurance, say self pay."
+    )
     assert caller.conv.phase is Phase.INSURANCE and caller.record.insurance.payer is None
+
+
+def test_help_while_confirming_or_choosing_a_slot_says_how_to_answer() -> None:
+    caller = Caller()
+    caller.start()
+    caller.say("aetna")
+    out = caller.say("help")
+    assert spoken(out) == "Please answer yes or no. I have Aetna. Is that right?"
+    caller = Caller()
+    caller.start()
+    through_intake(caller)
+    out = caller.say("help")
+    assert spoken(out).startswith(
+        "Say the option number, or press it on your keypad. I have these appointments: option 1,"
+    )
 
 
 def test_go_back_returns_to_the_question_asked_before() -> None:
@@ -383,26 +435,33 @@ def test_go_back_returns_to_the_question_asked_before() -> None:
     out = caller.say("six")
     assert "What is your first name?" in spoken(out)
     out = caller.say("go back")  # across the phase boundary, to the severity question
-    assert spoken(out) == ("Okay, going back. On a scale of one to ten, with ten the worst, "
-                           "how bad is it?")
+    assert spoken(out) == (
+        "Okay, going back. On a scale of one to ten, with ten the worst, how bad is it?"
+    )
     assert caller.conv.phase is Phase.CHIEF_COMPLAINT
     out = caller.say("go back")  # the duration question was never asked: the complaint was
-    assert spoken(out) == ("Okay, going back. What is the main reason for your visit? Please "
-                           "describe your symptoms.")
+    assert spoken(out) == (
+        "Okay, going back. What is the main reason for your visit? Please describe your symptoms."
+    )
     caller.say("a sore throat for two days")
     out = caller.say("four")
     assert "What is your first name?" in spoken(out)
     complaint = caller.record.complaint
     assert (complaint.description, complaint.duration_days, complaint.severity) == (
-        "a sore throat for two days", 2.0, 4)
+        "a sore throat for two days",
+        2.0,
+        4,
+    )
 
 
 def test_go_back_at_the_first_question_stays_there() -> None:
     caller = Caller()
     caller.start()
     out = caller.say("go back")
-    assert spoken(out) == ("Okay, going back. First, who is your health insurance company? If "
-                           "you don't have insurance, say self pay.")
+    assert spoken(out) == (
+        "Okay, going back. First, who is your health insurance company? If "
+        "you don't have insurance, say self pay."
+    )
 
 
 def test_go_back_while_confirming_asks_the_same_question() -> None:
@@ -420,15 +479,20 @@ def test_retries_then_keypad_hint_then_skip() -> None:
     caller.start()
     confirmed(caller, "aetna")
     first = caller.say("banana")
-    assert spoken(first) == ("Sorry, that doesn't look like a member ID for your plan. What is "
-                             "your member ID, as printed on your card? Say it one character "
-                             "at a time.")
+    assert spoken(first) == (
+        "Sorry, that doesn't look like a member ID for your plan. What is "
+        "your member ID, as printed on your card? Say it one character "
+        "at a time."
+    )
     second = caller.say("purple")
-    assert spoken(second).endswith("one character at a time. You can also type it on your "
-                                   "keypad, then press pound.")
+    assert spoken(second).endswith(
+        "one character at a time. You can also type it on your keypad, then press pound."
+    )
     third = caller.say("monkey")
-    assert spoken(third) == ("Let's skip that one; our staff will follow up on it. What is the "
-                             "main reason for your visit? Please describe your symptoms.")
+    assert spoken(third) == (
+        "Let's skip that one; our staff will follow up on it. What is the "
+        "main reason for your visit? Please describe your symptoms."
+    )
     assert caller.record.insurance.member_id is None
     assert caller.conv.phase is Phase.CHIEF_COMPLAINT
 
@@ -458,8 +522,10 @@ def test_keypad_1_and_2_answer_a_read_back() -> None:
     caller.start()
     caller.say("aetna")
     out = caller.press("2")
-    assert spoken(out) == "Let's try again. First, who is your health insurance company? If " \
+    assert (
+        spoken(out) == "Let's try again. First, who is your health insurance company? If "
         "you don't have insurance, say self pay."
+    )
     caller.say("cigna")
     out = caller.press("1")
     assert "What is your member ID" in spoken(out)
@@ -473,13 +539,15 @@ def test_caller_speech_during_a_transfer_is_ignored() -> None:
     caller.start()
     out = caller.say("let me talk to a real person")
     assert out[-1] == Transfer("sip:desk@127.0.0.1")
-    assert caller.conv.turn is TurnState.TRANSFERRING
+    assert caller.turn() is TurnState.TRANSFERRING
     for event in (BargeIn(), CallerSpeaking(), Transcript("hello?", 0.8), DtmfDigit("0")):
         assert caller.event(event) == []
     assert caller.conv.next_deadline() is None
     out = caller.event(TransferResult(False))
-    assert spoken(out) == ("I couldn't connect you. Please tell me briefly how we can help, "
-                           "and our staff will call you back.")
+    assert spoken(out) == (
+        "I couldn't connect you. Please tell me briefly how we can help, "
+        "and our staff will call you back."
+    )
     assert caller.record.status is IntakeStatus.IN_PROGRESS
 
 

@@ -33,7 +33,8 @@ def assert_record(caller: Caller, **fields: Any) -> None:
     """The record is a blank one with exactly ``fields`` changed (sections merge field-wise)."""
     record = caller.record
     want = IntakeRecord(call_id=record.call_id, started_at=START).model_dump(
-        mode="json", exclude={"transcript"})
+        mode="json", exclude={"transcript"}
+    )
     for key, value in fields.items():
         assert key in want, f"no record field {key}"
         if isinstance(want[key], dict):
@@ -66,22 +67,27 @@ def test_aetna_caller_books_the_first_slot_and_confirms_the_summary() -> None:
     caller.event(Transcript(complaint, 0.9, clip="turn-03.wav"), play=True)
     for answer, read_back in INTAKE[3:]:
         out = confirmed(caller, answer) if read_back else caller.say(answer)
-    assert spoken(out).endswith("Which one would you like? You can say the option number or "
-                                "press it on your keypad.")
+    assert spoken(out).endswith(
+        "Which one would you like? You can say the option number or press it on your keypad."
+    )
     out = caller.say("the first one")
     summary = spoken(out)
-    for part in ("You're booked for Friday, November 27 at 11:30 AM with Dr. Rivera.",
-                 "Your name is Anna Smith.", "Date of birth March 3, 1984.",
-                 "Phone 6 1 7, 5 5 5, 0 1 4 2.",
-                 "Insurance Aetna, member ID A, B, C, 1, 2, 3, 4, 5, 6.",
-                 "Reason for visit: a cough and a fever for three days.",
-                 "Address 12 Elm Street, Cambridge, MA 0 2 1 3 9.",
-                 "Pharmacy CVS on Main Street.", "Emergency contact Maria Lopez, your spouse."):
+    for part in (
+        "You're booked for Friday, November 27 at 11:30 AM with Dr. Rivera.",
+        "Your name is Anna Smith.",
+        "Date of birth March 3, 1984.",
+        "Phone 6 1 7, 5 5 5, 0 1 4 2.",
+        "Insurance Aetna, member ID A, B, C, 1, 2, 3, 4, 5, 6.",
+        "Reason for visit: a cough and a fever for three days.",
+        "Address 12 Elm Street, Cambridge, MA 0 2 1 3 9.",
+        "Pharmacy CVS on Main Street.",
+        "Emergency contact Maria Lopez, your spouse.",
+    ):
         assert part in summary
     out = caller.say("yes that's right")
     assert spoken(out) == "You're all set. Thank you for calling Maple Clinic. Goodbye."
     assert caller.hangup == Hangup("complete")
-    assert caller.conv.turn is TurnState.ENDED
+    assert caller.turn() is TurnState.ENDED
     assert_record(
         caller,
         ended_at=ended(caller.hangup_at),
@@ -89,16 +95,31 @@ def test_aetna_caller_books_the_first_slot_and_confirms_the_summary() -> None:
         phase_reached="COMPLETE",
         caller_id=CALLER_ID,
         insurance={"payer": "Aetna", "member_id": "ABC123456"},
-        complaint={"description": "a cough and a fever for three days",
-                   "symptoms": ["cough", "fever"], "duration_days": 3.0, "severity": 6,
-                   "category": "respiratory"},
-        demographics={"first_name": "Anna", "last_name": "Smith",
-                      "date_of_birth": "1984-03-03", "phone": CALLER_ID},
-        address={"street": "12 Elm Street", "city": "Cambridge", "state": "MA",
-                 "zip_code": "02139"},
+        complaint={
+            "description": "a cough and a fever for three days",
+            "symptoms": ["cough", "fever"],
+            "duration_days": 3.0,
+            "severity": 6,
+            "category": "respiratory",
+        },
+        demographics={
+            "first_name": "Anna",
+            "last_name": "Smith",
+            "date_of_birth": "1984-03-03",
+            "phone": CALLER_ID,
+        },
+        address={
+            "street": "12 Elm Street",
+            "city": "Cambridge",
+            "state": "MA",
+            "zip_code": "02139",
+        },
         pharmacy={"name": "CVS", "location": "Main Street"},
-        emergency_contact={"name": "Maria Lopez", "relationship": "spouse",
-                           "phone": "+16175550199"},
+        emergency_contact={
+            "name": "Maria Lopez",
+            "relationship": "spouse",
+            "phone": "+16175550199",
+        },
         appointment=slot(0),
         audio_clips=["turn-03.wav"],
     )
@@ -106,8 +127,18 @@ def test_aetna_caller_books_the_first_slot_and_confirms_the_summary() -> None:
     assert said[:2] == ["aetna", "yes"] and said[-1] == "yes that's right"
     # A save at every phase change, and the last one at the end of the call.
     phases = [c.record.phase_reached for c in caller.commands if isinstance(c, SaveRecord)]
-    assert phases == ["INSURANCE", "CHIEF_COMPLAINT", "DEMOGRAPHICS", "ADDRESS", "PHARMACY",
-                      "EMERGENCY_CONTACT", "SCHEDULING", "SUMMARY", "COMPLETE", "COMPLETE"]
+    assert phases == [
+        "INSURANCE",
+        "CHIEF_COMPLAINT",
+        "DEMOGRAPHICS",
+        "ADDRESS",
+        "PHARMACY",
+        "EMERGENCY_CONTACT",
+        "SCHEDULING",
+        "SUMMARY",
+        "COMPLETE",
+        "COMPLETE",
+    ]
 
 
 def test_medicare_caller_with_an_mbi_corrects_the_zip_code_in_the_summary() -> None:
@@ -144,15 +175,26 @@ def test_medicare_caller_with_an_mbi_corrects_the_zip_code_in_the_summary() -> N
         phase_reached="COMPLETE",
         caller_id=CALLER_ID,
         insurance={"payer": "Medicare", "member_id": "1EG4TE5MK73"},
-        complaint={"description": "my right knee has been hurting for two weeks",
-                   "duration_days": 14.0, "severity": 4, "category": "general"},
-        demographics={"first_name": "Walter", "last_name": "Brown",
-                      "date_of_birth": "1950-07-05", "phone": "+16175550123"},
-        address={"street": "42 Oak Avenue", "city": "Cambridge", "state": "MA",
-                 "zip_code": "02142"},
+        complaint={
+            "description": "my right knee has been hurting for two weeks",
+            "duration_days": 14.0,
+            "severity": 4,
+            "category": "general",
+        },
+        demographics={
+            "first_name": "Walter",
+            "last_name": "Brown",
+            "date_of_birth": "1950-07-05",
+            "phone": "+16175550123",
+        },
+        address={
+            "street": "42 Oak Avenue",
+            "city": "Cambridge",
+            "state": "MA",
+            "zip_code": "02142",
+        },
         pharmacy={"name": "Walgreens", "location": "Mass Ave"},
-        emergency_contact={"name": "Susan Brown", "relationship": "child",
-                           "phone": "+16175550456"},
+        emergency_contact={"name": "Susan Brown", "relationship": "child", "phone": "+16175550456"},
         appointment=slot(1),
     )
 
@@ -179,8 +221,10 @@ def test_blue_cross_spelled_out_loses_a_slot_to_another_caller_and_fixes_the_nam
     offer = confirmed(caller, "three one oh five five five oh one one one")
     assert "option 1, Friday, November 27 at 11:30 AM" in spoken(offer)
     out = caller.say("the first one")
-    assert spoken(out).startswith("Sorry, that time was just taken. I have these appointments: "
-                                  "option 1, Monday, November 30 at 9 AM with Dr. Rivera, ")
+    assert spoken(out).startswith(
+        "Sorry, that time was just taken. I have these appointments: "
+        "option 1, Monday, November 30 at 9 AM with Dr. Rivera, "
+    )
     assert "November 27" not in spoken(out)
     out = caller.say("option one")
     assert "You're booked for Monday, November 30 at 9 AM with Dr. Rivera." in spoken(out)
@@ -198,16 +242,31 @@ def test_blue_cross_spelled_out_loses_a_slot_to_another_caller_and_fixes_the_nam
         phase_reached="COMPLETE",
         caller_id=CALLER_ID,
         insurance={"payer": "Blue Cross Blue Shield", "member_id": "XGH123456"},
-        complaint={"description": "an itchy rash on my arm since yesterday",
-                   "symptoms": ["itching", "rash"], "duration_days": 1.0, "severity": 3,
-                   "category": "dermatological"},
-        demographics={"first_name": "Maria", "last_name": "Garza",
-                      "date_of_birth": "1960-12-25", "phone": CALLER_ID},
-        address={"street": "7 Maple Street Apt 2", "city": "Beverly Hills", "state": "CA",
-                 "zip_code": "90210"},
+        complaint={
+            "description": "an itchy rash on my arm since yesterday",
+            "symptoms": ["itching", "rash"],
+            "duration_days": 1.0,
+            "severity": 3,
+            "category": "dermatological",
+        },
+        demographics={
+            "first_name": "Maria",
+            "last_name": "Garza",
+            "date_of_birth": "1960-12-25",
+            "phone": CALLER_ID,
+        },
+        address={
+            "street": "7 Maple Street Apt 2",
+            "city": "Beverly Hills",
+            "state": "CA",
+            "zip_code": "90210",
+        },
         pharmacy={"name": "Rite Aid", "location": "Sunset Boulevard"},
-        emergency_contact={"name": "Carlos Garcia", "relationship": "sibling",
-                           "phone": "+13105550111"},
+        emergency_contact={
+            "name": "Carlos Garcia",
+            "relationship": "sibling",
+            "phone": "+13105550111",
+        },
         appointment=slot(1),
     )
 
@@ -217,13 +276,16 @@ def test_self_pay_caller_without_caller_id_skips_the_member_id() -> None:
     caller.start()
     out = confirmed(caller, "i don't have insurance")
     assert "I have Self-pay (uninsured)." in spoken(out)
-    assert spoken(out).endswith("What is the main reason for your visit? Please describe your "
-                                "symptoms.")  # no member ID question
+    assert spoken(out).endswith(
+        "What is the main reason for your visit? Please describe your symptoms."
+    )  # no member ID question
     caller.say("headaches for a month")
     caller.say("seven")
     out = caller.say("um")  # nothing usable: one plain re-prompt
-    assert spoken(out) == ("Sorry, I didn't catch that. Now a few details about you. What is "
-                           "your first name? Please say it, then spell it.")
+    assert spoken(out) == (
+        "Sorry, I didn't catch that. Now a few details about you. What is "
+        "your first name? Please say it, then spell it."
+    )
     confirmed(caller, "james j a m e s")
     confirmed(caller, "lee l e e")
     confirmed(caller, "july fourth 1975")
@@ -247,15 +309,27 @@ def test_self_pay_caller_without_caller_id_skips_the_member_id() -> None:
         phase_reached="COMPLETE",
         caller_id=None,
         insurance={"payer": "Self-pay (uninsured)", "self_pay": True},
-        complaint={"description": "headaches for a month", "symptoms": ["headache"],
-                   "duration_days": 30.0, "severity": 7, "category": "neurological"},
-        demographics={"first_name": "James", "last_name": "Lee",
-                      "date_of_birth": "1975-07-04", "phone": "+14155550177"},
-        address={"street": "100 Market Street", "city": "San Francisco", "state": "CA",
-                 "zip_code": "94105"},
+        complaint={
+            "description": "headaches for a month",
+            "symptoms": ["headache"],
+            "duration_days": 30.0,
+            "severity": 7,
+            "category": "neurological",
+        },
+        demographics={
+            "first_name": "James",
+            "last_name": "Lee",
+            "date_of_birth": "1975-07-04",
+            "phone": "+14155550177",
+        },
+        address={
+            "street": "100 Market Street",
+            "city": "San Francisco",
+            "state": "CA",
+            "zip_code": "94105",
+        },
         pharmacy={"name": "CVS", "location": "Market Street"},
-        emergency_contact={"name": "Tom Baker", "relationship": "friend",
-                           "phone": "+15105550122"},
+        emergency_contact={"name": "Tom Baker", "relationship": "friend", "phone": "+15105550122"},
         appointment=slot(1),
     )
 
@@ -281,7 +355,7 @@ def test_keypad_caller_hangs_up_during_the_address() -> None:
     caller.clock.advance(2.5)
     out = caller.event(CallEnded())
     assert [type(c) for c in out] == [SaveRecord]
-    assert caller.conv.turn is TurnState.ENDED
+    assert caller.turn() is TurnState.ENDED
     assert caller.hangup is None  # the caller hung up; we send no BYE
     assert_record(
         caller,
@@ -290,10 +364,19 @@ def test_keypad_caller_hangs_up_during_the_address() -> None:
         phase_reached="ADDRESS",
         caller_id=CALLER_ID,
         insurance={"payer": "Aetna", "member_id": "98765432"},
-        complaint={"description": "a fever since tuesday", "symptoms": ["fever"],
-                   "duration_days": 3.0, "severity": 5, "category": "general"},
-        demographics={"first_name": "Lisa", "last_name": "Wong",
-                      "date_of_birth": "1984-03-03", "phone": "+16175550177"},
+        complaint={
+            "description": "a fever since tuesday",
+            "symptoms": ["fever"],
+            "duration_days": 3.0,
+            "severity": 5,
+            "category": "general",
+        },
+        demographics={
+            "first_name": "Lisa",
+            "last_name": "Wong",
+            "date_of_birth": "1984-03-03",
+            "phone": "+16175550177",
+        },
     )
 
 
@@ -326,15 +409,17 @@ def test_caller_asks_for_a_person_and_is_transferred() -> None:
     confirmed(caller, "a b c one two three four five six")
     out = caller.say("can i talk to a real person please")
     assert [type(c) for c in out] == [SaveRecord, Speak, Transfer]
-    assert out[0].record.status == "transferred"  # saved before the REFER goes out
+    assert (
+        isinstance(out[0], SaveRecord) and out[0].record.status == "transferred"
+    )  # saved before the REFER goes out
     assert out[1] == Speak("Sure, connecting you to our staff now.", barge_in=False)
     assert out[2] == Transfer("sip:frontdesk@127.0.0.1")
-    assert caller.conv.turn is TurnState.TRANSFERRING
+    assert caller.turn() is TurnState.TRANSFERRING
     caller.clock.advance(1.5)
     out = caller.event(TransferResult(accepted=True))
     assert [type(c) for c in out] == [SaveRecord, Hangup]
     assert caller.hangup == Hangup("transferred")
-    assert caller.conv.turn is TurnState.ENDED
+    assert caller.turn() is TurnState.ENDED
     assert_record(
         caller,
         ended_at=ended(caller.hangup_at),
@@ -354,8 +439,10 @@ def test_caller_asks_for_a_person_and_leaves_a_callback_message() -> None:
     caller.say("about a week")
     caller.say("four")
     out = caller.say("i'd rather speak to someone at the front desk")
-    assert spoken(out) == ("No one is available to take your call right now. Please tell me "
-                           "briefly how we can help, and our staff will call you back.")
+    assert spoken(out) == (
+        "No one is available to take your call right now. Please tell me "
+        "briefly how we can help, and our staff will call you back."
+    )
     assert caller.listen is not None and caller.listen.expectation.keep_audio
     message = "i need a refill of my inhaler before friday"
     out = caller.event(Transcript(message, 0.85, clip="turn-07.wav"), play=True)
@@ -368,9 +455,13 @@ def test_caller_asks_for_a_person_and_leaves_a_callback_message() -> None:
         phase_reached="DEMOGRAPHICS",
         caller_id=CALLER_ID,
         insurance={"payer": "Humana", "member_id": "H12345678"},
-        complaint={"description": "i have a sore throat and a cough",
-                   "symptoms": ["sore throat", "cough"], "duration_days": 7.0, "severity": 4,
-                   "category": "respiratory"},
+        complaint={
+            "description": "i have a sore throat and a cough",
+            "symptoms": ["sore throat", "cough"],
+            "duration_days": 7.0,
+            "severity": 4,
+            "category": "respiratory",
+        },
         callback_message=message,
         audio_clips=["turn-07.wav"],
     )
@@ -384,9 +475,13 @@ def test_chest_pain_and_shortness_of_breath_gets_911_advice_at_once() -> None:
     confirmed(caller, "a b c one two three four five six")
     out = caller.say("i have chest pain and shortness of breath")
     assert [type(c) for c in out] == [SaveRecord, Speak, SaveRecord, Hangup]
-    assert out[0].record.status == "urgent"  # on disk before a word of advice is spoken
-    assert out[1] == Speak("What you describe may be a medical emergency. Please hang up and "
-                           "call 9 1 1 now. Goodbye.", barge_in=False)
+    assert (
+        isinstance(out[0], SaveRecord) and out[0].record.status == "urgent"
+    )  # on disk before a word of advice is spoken
+    assert out[1] == Speak(
+        "What you describe may be a medical emergency. Please hang up and call 9 1 1 now. Goodbye.",
+        barge_in=False,
+    )
     assert caller.hangup == Hangup("urgent")
     assert_record(
         caller,
@@ -407,8 +502,10 @@ def test_self_harm_gets_988_advice_in_any_phase() -> None:
         confirmed(caller, answer) if read_back else caller.say(answer)
     out = caller.say("honestly i've been thinking about ending my life")
     advice = spoken(out)
-    assert advice.startswith("I'm concerned about your safety. Please call or text 9 8 8, the "
-                             "Suicide and Crisis Lifeline, right now.")
+    assert advice.startswith(
+        "I'm concerned about your safety. Please call or text 9 8 8, the "
+        "Suicide and Crisis Lifeline, right now."
+    )
     assert "call 9 1 1" in advice and advice.endswith("Goodbye.")
     assert caller.hangup == Hangup("urgent")
     assert_record(
@@ -418,9 +515,14 @@ def test_self_harm_gets_988_advice_in_any_phase() -> None:
         phase_reached="DEMOGRAPHICS",
         caller_id=CALLER_ID,
         insurance={"payer": "Aetna", "member_id": "ABC123456"},
-        complaint={"description": "a cough and a fever for three days",
-                   "symptoms": ["cough", "fever"], "duration_days": 3.0, "severity": 6,
-                   "category": "respiratory", "red_flag": "self_harm"},
+        complaint={
+            "description": "a cough and a fever for three days",
+            "symptoms": ["cough", "fever"],
+            "duration_days": 3.0,
+            "severity": 6,
+            "category": "respiratory",
+            "red_flag": "self_harm",
+        },
         urgent_reason="self_harm",
     )
 
@@ -445,4 +547,3 @@ def test_urgent_caller_accepts_a_transfer_to_staff() -> None:
         complaint={"red_flag": record.urgent_reason},
         urgent_reason=record.urgent_reason,
     )
-

@@ -31,13 +31,23 @@ def db_path(tmp_path: Path) -> Path:
 
 def test_a_record_survives_closing_and_reopening(db_path: Path) -> None:
     record = _record(
-        "call-a", status=IntakeStatus.COMPLETE, phase_reached="COMPLETE",
+        "call-a",
+        status=IntakeStatus.COMPLETE,
+        phase_reached="COMPLETE",
         caller_id="+16175550142",
-        transcript=[Turn(speaker="agent", text="Hello.", phase="INSURANCE", at_s=0.0),
-                    Turn(speaker="caller", text="aetna", phase="INSURANCE", at_s=3.5)],
-        audio_clips=["turn-01.wav"])
-    record = record.model_copy(update={"insurance": record.insurance.model_copy(
-        update={"payer": "Aetna", "member_id": "ABC123456"})})
+        transcript=[
+            Turn(speaker="agent", text="Hello.", phase="INSURANCE", at_s=0.0),
+            Turn(speaker="caller", text="aetna", phase="INSURANCE", at_s=3.5),
+        ],
+        audio_clips=["turn-01.wav"],
+    )
+    record = record.model_copy(
+        update={
+            "insurance": record.insurance.model_copy(
+                update={"payer": "Aetna", "member_id": "ABC123456"}
+            )
+        }
+    )
     store = SqliteRecords(db_path)
     store.save(record)
     store.close()
@@ -58,8 +68,9 @@ def test_a_save_is_on_disk_even_if_the_process_dies_without_closing(db_path: Pat
                                 phase_reached="ADDRESS"))
         os._exit(9)  # no close, no atexit, no flush: a crash right after the save
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=60, check=False
+    )
     assert done.returncode == 9, done.stderr.decode()
     store = SqliteRecords(db_path)
     saved = store.get("call-crash")
@@ -72,7 +83,8 @@ def test_saving_again_replaces_the_record(db_path: Path) -> None:
     store.save(_record("call-a", phase_reached="INSURANCE"))
     store.save(_record("call-a", phase_reached="SUMMARY", status=IntakeStatus.COMPLETE))
     assert [(r.call_id, r.phase_reached, r.status) for r in store.list()] == [
-        ("call-a", "SUMMARY", IntakeStatus.COMPLETE)]
+        ("call-a", "SUMMARY", IntakeStatus.COMPLETE)
+    ]
     store.close()
 
 
@@ -87,7 +99,8 @@ def test_list_is_newest_call_first_and_respects_the_limit(db_path: Path) -> None
 
 
 def test_calls_that_started_together_list_the_last_saved_first_even_after_restart(
-        db_path: Path) -> None:
+    db_path: Path,
+) -> None:
     store = SqliteRecords(db_path)
     store.save(_record("call-a"))
     store.save(_record("call-b"))
@@ -125,8 +138,7 @@ def test_every_save_of_a_call_cut_short_leaves_the_latest_state(db_path: Path) -
     caller.say("a cough for two days")
     caller.event(CallEnded())
     saves = [c.record for c in caller.commands if isinstance(c, SaveRecord)]
-    assert [r.phase_reached for r in saves] == ["INSURANCE", "CHIEF_COMPLAINT",
-                                                "CHIEF_COMPLAINT"]
+    assert [r.phase_reached for r in saves] == ["INSURANCE", "CHIEF_COMPLAINT", "CHIEF_COMPLAINT"]
     for record in saves:  # what the runtime does, one SaveRecord at a time
         store.save(record)
     store.close()
@@ -135,6 +147,5 @@ def test_every_save_of_a_call_cut_short_leaves_the_latest_state(db_path: Path) -
     assert saved == caller.record
     assert saved is not None and saved.status is IntakeStatus.INCOMPLETE
     assert saved.complaint.duration_days == 2.0
-    assert [t.text for t in saved.transcript if t.speaker == "caller"][-1] == \
-        "a cough for two days"
+    assert [t.text for t in saved.transcript if t.speaker == "caller"][-1] == "a cough for two days"
     store.close()
