@@ -99,14 +99,20 @@ def hints_for(expectation: Expectation) -> RecognitionHints:
         low = max(expectation.min_digits, 1)
         return RecognitionHints.digits(low, max(expectation.max_digits, low))
     if kind is Expect.PAYER and expectation.vocabulary:
-        return RecognitionHints.one_of(
-            HintKind.PAYER_NAMES, [v.lower() for v in expectation.vocabulary]
-        )
+        phrases = sorted({p for p in map(_speakable, expectation.vocabulary) if p})
+        return RecognitionHints.one_of(HintKind.PAYER_NAMES, phrases)
+
     if kind is Expect.DATE:
         return RecognitionHints.of(HintKind.DATE)
     if kind is Expect.SPELLING:
         return RecognitionHints.of(HintKind.NAME_SPELLING)
     return RecognitionHints.free_speech()
+
+
+def _speakable(phrase: str) -> str:
+    """A phrase as words a recogniser can take: lower case letters, spaces, apostrophes."""
+    words = "".join(c if c.isalpha() or c in " '" else " " for c in phrase.lower()).split()
+    return " ".join(words)
 
 
 class _Turn:
@@ -260,6 +266,9 @@ class CallSession:
             result = await turn.stream.finish()
         finally:
             await turn.exit_stack.aclose()
+        log.debug("turn_closed", call_id=self.call_id, frames=len(turn.frames),
+                  start=turn.start_frame, end=end_frame, next=turn.next_index,
+                  ring=len(self._ring), first=self._ring[0].frame_index if self._ring else None)
         if self.services.transcript is not None:
             self.services.transcript(
                 "heard", f"{result.text or '(nothing)'} [{result.confidence:.2f}]"

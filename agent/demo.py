@@ -47,7 +47,7 @@ async def run_demo(persona: Persona, settings: Settings, out: TextIO = sys.stdou
         result = await patient.run()
         await asyncio.sleep(0.5)  # the server's final save after BYE
     finally:
-        server.close()
+        await server.aclose()
     return _report(persona, result.call_id, Path(settings.data_dir), out)
 
 

@@ -131,6 +131,11 @@ class Server:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
         self.media = MediaRuntime(self.settings.sip_host)
         await asyncio.to_thread(self.prompts.get, GREETING)  # synthesize before the first call
+        if self.settings.app == "intake":
+            services = await self._services()
+            warm_up = getattr(services.stt, "warm_up", None)
+            if warm_up is not None:  # load the recogniser's models before the first caller
+                await warm_up()
         self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
         await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
         log.info(
@@ -146,7 +151,13 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopped.set)
         await self.stopped.wait()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop listening, then release the recogniser's worker processes."""
         self.close()
+        if self._call_services is not None:
+            await self._call_services.stt.aclose()
 
     def close(self) -> None:
         """Stop listening."""

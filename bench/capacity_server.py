@@ -198,6 +198,8 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     """Set up the calls, announce them, measure the window, tear down."""
     loop = asyncio.get_running_loop()
     runtime = MediaRuntime(HOST, ptime_s=PTIME_S, phases=args.phases)
+    if args.group_calls:
+        runtime.engine.group_calls = args.group_calls
     ports = bind_calls(runtime, args.calls, args.base_port, args.limit_port)
     peer_rtp = Address(HOST, args.peer_port)
     peer_rtcp = Address(HOST, args.peer_port + 1)
@@ -218,6 +220,9 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     harness = Harness(runtime, handles, args.prompt_every)
     gc_watch = GcWatch()
     gc.callbacks.append(gc_watch)
+    if args.gc_freeze:  # the calls' long-lived state leaves the collector's generations
+        gc.collect()
+        gc.freeze()
     origin = runtime.schedule_start
     slot_s = PTIME_S / runtime.phases
     offsets = [runtime.engine.phase_of(h.call_id) * slot_s for h in handles]
@@ -283,7 +288,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--base-port", type=int, default=40000)
-    parser.add_argument("--limit-port", type=int, default=43999)
+    parser.add_argument("--limit-port", type=int, default=44995)
     parser.add_argument("--peer-port", type=int, required=True)
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("--lead", type=float, default=1.0, help="s for the load to start")
@@ -292,7 +297,9 @@ def main() -> int:
     parser.add_argument("--prompt-every", type=int, default=3, help="prompts on every k-th call")
     parser.add_argument("--inband-every", type=int, default=10, help="in-band DTMF every k-th")
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
+    parser.add_argument("--group-calls", type=int, default=0, help="calls per group (0: default)")
     parser.add_argument("--realtime", action="store_true", help="SCHED_FIFO priority 10")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once set up")
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     pin_to_core(args.core)

@@ -66,7 +66,9 @@ def _read_line(proc: subprocess.Popen[str], deadline: float) -> str:
             break
         if proc.poll() is not None:
             break
-    raise RuntimeError("the capacity server did not become ready in time")
+    proc.kill()
+    _, err = proc.communicate()
+    raise RuntimeError(f"the capacity server did not become ready in time:\n{err[-3000:]}")
 
 
 def _last_json(text: str) -> dict[str, Any]:
@@ -92,11 +94,14 @@ def run_one(calls: int, args: argparse.Namespace) -> dict[str, Any]:
         f"--prompt-every={args.prompt_every}",
         f"--inband-every={args.inband_every}",
         f"--phases={args.phases}",
+        f"--group-calls={args.group_calls}",
     ]
     if args.no_uvloop:
         server_cmd.append("--no-uvloop")
     if args.realtime:
         server_cmd.append("--realtime")
+    if args.gc_freeze:
+        server_cmd.append("--gc-freeze")
 
     bound_s = 60.0 + args.warmup + args.measure + 30.0
     started = time.monotonic()
@@ -254,10 +259,11 @@ def markdown(rows: list[dict[str, Any]], command: str, caller_audio: str) -> str
     lines += [
         "",
         "| N calls | bare UDP round µs | ticks run / due | late ticks | skipped ticks "
-        "| max tick lateness ms | streams with a late packet | preempted /s | sys % "
+        "| max tick lateness ms | longest GC pause ms | streams with a late packet "
+        "| preempted /s | sys % "
         "| load gen core % | load gen late sends "
         "| events (turns started / ended / barge-ins / prompts) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         ev = row["events"]
@@ -265,6 +271,7 @@ def markdown(rows: list[dict[str, Any]], command: str, caller_audio: str) -> str
             f"| {row['calls']:,} | {row['udp_round_us']:.2f} "
             f"| {row['ticks']:,} / {row['expected_ticks']:,} | {row['late_ticks']:,} "
             f"| {row['skipped_frames']:,} | {row['max_tick_lateness_ms']:.1f} "
+            f"| {row['gc']['max_pause_ms']:.1f} "
             f"| {row['streams_with_late']:,} | {row['preempted_per_s']:.0f} "
             f"| {row['sys_share_pct']:.0f} | {row['loadgen_core_pct']:.0f} "
             f"| {row['loadgen_send_late']:,} "
@@ -281,14 +288,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--measure", type=float, default=15.0)
     parser.add_argument("--base-port", type=int, default=40000)
-    parser.add_argument("--peer-port", type=int, default=44000)
+    parser.add_argument("--peer-port", type=int, default=44996)
     parser.add_argument("--prompt-every", type=int, default=3)
     parser.add_argument("--inband-every", type=int, default=10)
     parser.add_argument("--phases", type=int, default=10, help="MediaRuntime phase groups")
+    parser.add_argument("--group-calls", type=int, default=0, help="calls per phase group")
     parser.add_argument("--caller-audio", choices=("speech", "silence"), default="speech")
     parser.add_argument(
         "--realtime", action="store_true", help="server SCHED_FIFO (root), as media servers run"
     )
+    parser.add_argument("--gc-freeze", action="store_true", help="server: gc.freeze() once set up")
     parser.add_argument("--no-uvloop", action="store_true")
     parser.add_argument("--json", help="write raw and derived figures here")
     parser.add_argument("--profile", help="py-spy the server over the window into this dir")

@@ -225,18 +225,14 @@ class _NoScorer:
 class MediaEngine:
     """All calls' media, advanced together by `tick`.
 
-    With ``phases`` > 1 the calls are spread over up to that many phase groups, and the
-    shell ticks one group at a time, ``ptime / phases`` apart: each call still gets one tick
-    per ptime, but the work and the packets of a period are spread over it instead of
-    leaving in one burst, so a call's packet waits only for its own group's work, not for
-    every call's (a thousand calls' work is longer than the 5 ms a packet may be late). A
-    group is filled to ``group_calls`` before another opens (each tick has a fixed cost that
-    a group of a few calls would not amortise), as far as possible from the open ones; once
-    all are open a call joins the smallest. ``tick(now)`` without a phase advances every call.
+    With ``phases`` > 1 the shell ticks one phase group at a time, ``ptime / phases`` apart,
+    so a call's packet waits only for its own group's work, not every call's. A group fills
+    to ``group_calls`` (a tick has a fixed cost) before another opens, as far as possible
+    from the open ones; then calls join the smallest. ``tick(now)`` advances every call.
     """
 
     def __init__(
-        self, config: EngineConfig | None = None, *, phases: int = 1, group_calls: int = 50
+        self, config: EngineConfig | None = None, *, phases: int = 1, group_calls: int = 25
     ) -> None:
         if phases < 1 or group_calls < 1:
             raise ValueError("phases and group_calls must be at least 1")
@@ -249,7 +245,7 @@ class MediaEngine:
         self.on_audio: Callable[[str, NDArray[np.int16]], None] | None = None
 
     def add(self, call_id: str, session: MediaSession, law: G711Law) -> None:
-        """Start processing a call (in the phase group with the fewest calls)."""
+        """Start processing a call (in the phase group `_place` picks)."""
         previous = self._channels.get(call_id)
         if previous is not None:  # re-added: the new session replaces the old one
             self._groups[previous.phase].pop(call_id, None)
@@ -260,21 +256,14 @@ class MediaEngine:
 
     def _place(self) -> int:
         """The phase group a new call joins (see the class docstring)."""
-        sizes = [len(group) for group in self._groups]
-        opened = [p for p in range(self.phases) if sizes[p]]
-        if not opened:
-            return 0
+        sizes, n = [len(group) for group in self._groups], self.phases
+        opened = [p for p in range(n) if sizes[p]]
         roomy = [p for p in opened if sizes[p] < self.group_calls]
-        if roomy:
-            return min(roomy, key=lambda p: sizes[p])
-        closed = [p for p in range(self.phases) if not sizes[p]]
-        if not closed:
-            return min(range(self.phases), key=lambda p: sizes[p])
-
-        def distance(p: int) -> int:  # to the nearest open group, around the period
-            return min(min((p - q) % self.phases, (q - p) % self.phases) for q in opened)
-
-        return max(closed, key=distance)
+        closed = [p for p in range(n) if not sizes[p]]
+        if roomy or not closed or not opened:
+            return min(roomy or range(n), key=lambda p: sizes[p])
+        # the closed group farthest from the nearest open one, around the period
+        return max(closed, key=lambda p: min(min((p - q) % n, (q - p) % n) for q in opened))
 
     def phase_of(self, call_id: str) -> int:
         """The phase group of a call: its ticks come ``phase * ptime / phases`` into a period."""

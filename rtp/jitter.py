@@ -279,6 +279,7 @@ class JitterBuffer:
         self._mask = size - 1
         self._jump = size // 2
         self._spf = self.config.samples_per_frame
+        self._rate = self.config.clock_rate_hz
         self._ring: list[_Entry | None] = [None] * size
         self._played: list[int | None] = [None] * size
         self._ssrc: int | None = None
@@ -307,38 +308,20 @@ class JitterBuffer:
     def push(self, packet: RtpPacket, now: float) -> None:
         """Take one received audio packet (its arrival time is ``now``)."""
         self._n.received += 1
-        # Fast path: the next packet of the stream, in order and on time (nearly all of
-        # them). It does exactly what `_accept` and `_store` do for such a packet.
+        # Fast path: the next packet of the stream, in order (nearly all of them). It is
+        # `_accept` for such a packet, without the resync checks that cannot fire.
         seq_raw, ext = self._seq_ref
         if (
             packet.ssrc == self._ssrc
             and packet.sequence_number == (seq_raw + 1) & 0xFFFF
             and ext == self._highest
         ):
-            ext += 1
             ts_raw, ts_ext = self._ts_ref
             ahead = (packet.timestamp - ts_raw) & 0xFFFFFFFF
-            rate = self.config.clock_rate_hz
-            index = ext & self._mask
-            slot = self._ring[index]
-            if (
-                ahead < 0x80000000  # not back in time (RFC 3550 §5.1)
-                and ahead / rate - (now - self._last_arrival) <= _DISCONTINUITY_S
-                and self._next <= ext <= self._next + self._mask
-                and (slot is None or slot.seq != ext)
-            ):
-                ts = ts_ext + ahead
-                media_s = ts / rate
-                p = packet
-                frame = _build_frame(
-                    p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker
-                )
-                self._ring[index] = _Entry(ext, ts, media_s, False, frame)
-                self._highest = ext
-                self._seq_ref = (p.sequence_number, ext)
-                self._ts_ref = (p.timestamp, ts)
-                self._last_arrival = now
-                self._observe(now - media_s, now, in_order=True)
+            arrived_s = now - self._last_arrival
+            # RFC 3550 §5.1: not back in time, nor further ahead than the time that passed
+            if ahead < 0x80000000 and ahead / self._rate - arrived_s <= _DISCONTINUITY_S:
+                self._store(packet, ext + 1, ts_ext + ahead, now, boundary=False)
                 return
         self._accept(packet, now)
 

@@ -111,6 +111,9 @@ class SipEndpoint:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # The deadline the timer is armed for. Not `self._timer.when()`: uvloop's call_at
+        # returns a plain Handle, which has no when(), for a deadline already past.
+        self._timer_at: float | None = None
         self._pending_tcp: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int, *, tcp: bool = True) -> None:
@@ -169,12 +172,13 @@ class SipEndpoint:
     def _arm(self) -> None:
         deadline = self.core.next_deadline()
         if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
+            if deadline is not None and self._timer_at == deadline:
                 return
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
             self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
 
     def _on_timer(self) -> None:
         self._timer = None

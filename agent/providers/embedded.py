@@ -10,7 +10,7 @@ from agent.providers.base import SpeechToText
 
 
 def make_embedded_stt() -> SpeechToText:
-    """The pocketsphinx recogniser (models load on first use, in worker threads)."""
+    """The pocketsphinx recogniser (models load on first use, in worker processes)."""
     from agent.providers.pocketsphinx_stt import PocketsphinxStt
 
     return PocketsphinxStt()

@@ -1,4 +1,4 @@
-"""Recognition hints compiled to JSGF grammars, keyphrase lists and pronunciations.
+"""Recognition hints compiled to JSGF grammars, with pronunciations for unknown words.
 
 Theory of operation
 -------------------
@@ -6,19 +6,23 @@ A small-vocabulary recogniser is only as good as the grammar it is given: with t
 shape written down (a month, a day, a year; ten digits; one of eleven payers) pocketsphinx
 picks the closest sentence of the grammar, where its open-vocabulary model would scatter
 words (on 8 kHz espeak-ng speech the bundled language model gets most words wrong; see
-PEERS.md). `compile_hints` turns `RecognitionHints` into one of three searches:
+PEERS.md). `compile_hints` turns `RecognitionHints` into one of two searches:
 
 * `GrammarSearch`: a JSGF grammar (W3C/Sun JSGF 1.0) for every closed kind. Counted repeats
   ("ten digits") are spelled out, because JSGF only has ``*`` and ``+``.
-* `KeyphraseSearch`: phrases to spot anywhere in free speech (pocketsphinx keyword search).
 * `LanguageModelSearch`: the bundled trigram model, for free speech.
+
+Grammars are kept as tight as the answer allows, because every alternative is one more thing
+the recogniser can mistake the caller for: years run from 1900 to 2039 ("twenty ninety four"
+is not a birth year, and allowing it turned "nineteen eighty four" into it), and a payer
+answer may start with a short carrier phrase ("it's", "i have") and end with "insurance".
 
 Every word of a grammar must have a pronunciation, or pocketsphinx refuses the grammar. Words
 are looked up in the recogniser's dictionary (CMUdict); a word it lacks is resolved, in order,
 from `PRONUNCIATIONS` (hand-written ARPABET for payer names), as a compound of two dictionary
-words ("highmark" = "high" + "mark"), or, for a short all-consonant token, as spelled letters
-("hmo"). A phrase with a word that none of these resolves is dropped and reported, never
-silently kept: the recogniser could not produce it anyway.
+words ("highmark" = "high" + "mark"), or, for a token of at most four letters, as spelled
+letters (an acronym: "hmo", "umr"). A phrase with a word that none of these resolves is
+dropped and reported, never silently kept: the recogniser could not produce it anyway.
 
 This module is pure: the dictionary comes in as a `Lexicon` (pocketsphinx's ``Decoder`` is
 one), so grammars are tested without loading a model.
@@ -37,7 +41,6 @@ from agent.providers.base import HintKind, RecognitionHints
 __all__ = [
     "PRONUNCIATIONS",
     "GrammarSearch",
-    "KeyphraseSearch",
     "LanguageModelSearch",
     "Lexicon",
     "Search",
@@ -63,8 +66,6 @@ PRONUNCIATIONS: Final[Mapping[str, str]] = {
     "ambetter": "AE M B EH T ER",
     "amerigroup": "AH M EH R IY G R UW P",
     "caresource": "K EH R S AO R S",
-    "medi-cal": "M EH D IH K AE L",
-    "bcbs": "B IY S IY B IY EH S",
 }
 
 # CMUdict's entries for the letter names ("a" also has the article's AH, which helps).
@@ -88,7 +89,7 @@ NO: Final = ("no", "nope", "no it's not", "no it isn't", "not really", "incorrec
              "that's wrong", "no thanks")  # fmt: skip
 PAYER_CARRIERS: Final = ("i have", "it's", "it is", "i've got", "my insurance is", "i'm on")
 
-_ACRONYM_MAX_LETTERS: Final = 5
+_ACRONYM_MAX_LETTERS: Final = 4
 _NON_WORD: Final = re.compile(r"[^a-z0-9' ]+")
 
 
@@ -110,23 +111,13 @@ class GrammarSearch:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyphraseSearch:
-    """Phrases to spot in free speech, each with its detection threshold (a probability)."""
-
-    name: str
-    phrases: tuple[tuple[str, float], ...]
-    words: tuple[tuple[str, str], ...] = ()
-    dropped: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class LanguageModelSearch:
     """Open vocabulary with the recogniser's own language model."""
 
     name: str = "_lm"
 
 
-Search = GrammarSearch | KeyphraseSearch | LanguageModelSearch
+Search = GrammarSearch | LanguageModelSearch
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -146,8 +137,8 @@ def pronounce(word: str, lexicon: Lexicon) -> str | None:
         head, tail = lexicon.lookup_word(word[:cut]), lexicon.lookup_word(word[cut:])
         if head is not None and tail is not None:
             return f"{head} {tail}"
-    if len(word) <= _ACRONYM_MAX_LETTERS and word.isalpha() and not set(word) & set("aeiouy"):
-        letters = [lexicon.lookup_word(letter) for letter in word]  # "hmo" said as letters
+    if len(word) <= _ACRONYM_MAX_LETTERS and word.isalpha():
+        letters = [lexicon.lookup_word(letter) for letter in word]  # "hmo", "umr": letters
         if all(letters):
             return " ".join(p for p in letters if p)
     return None
@@ -191,7 +182,7 @@ def _repeat(rule: str, low: int, high: int) -> str:
     """``low`` to ``high`` copies of ``rule``: "<d> <d> [<d> [<d>]]" (JSGF has no {m,n})."""
     tail = ""
     for _ in range(high - low):
-        tail = f"[ {rule} {tail}]" if tail else f"[ {rule} ]"
+        tail = f"[ {rule} {tail} ]" if tail else f"[ {rule} ]"
     return " ".join([rule] * low + ([tail] if tail else []))
 
 
@@ -215,9 +206,11 @@ def _date_rules() -> list[str]:
         f"<ordinal> = {_alternatives(ordinals)};",
         f"<cardinal> = {_alternatives(cardinals)};",
         "<day> = [ the ] <ordinal> | <cardinal>;",
+        # 1900-2039: "nineteen oh five", "two thousand and nine", "twenty twenty four"
         "<yy> = <teen> | <tens> [ <unit> ] | oh <unit>;",
-        "<year> = nineteen ( <yy> | hundred ) | two thousand [ [ and ] <below100> ]"
-        " | twenty <yy>;",
+        "<recent> = <unit> | <teen> | ( twenty | thirty ) [ <unit> ];",
+        "<year> = nineteen ( <yy> | hundred ) | two thousand [ [ and ] <recent> ]"
+        " | twenty ( <teen> | ( twenty | thirty ) [ <unit> ] );",
         *_number_rules(),
     ]
 
@@ -239,7 +232,9 @@ def _closed_grammar(hints: RecognitionHints) -> str:
     digit = f"<digit> = {_alternatives(DIGIT_WORDS)};"
     letter = f"<letter> = {_alternatives(LETTERS)};"
     if kind is HintKind.YES_NO:
-        return _jsgf("<yes> | <no>", [f"<yes> = {_alternatives(YES)};", f"<no> = {_alternatives(NO)};"])
+        return _jsgf(
+            "<yes> | <no>", [f"<yes> = {_alternatives(YES)};", f"<no> = {_alternatives(NO)};"]
+        )
     if kind is HintKind.DIGITS:
         return _jsgf(_repeat("<digit>", hints.min_length, hints.max_length), [digit])
     if kind is HintKind.ALPHANUMERIC:
@@ -261,42 +256,19 @@ def compile_hints(hints: RecognitionHints, lexicon: Lexicon) -> Search:
     """The search that recognises answers of the hinted shape.
 
     Raises:
-        ValueError: every phrase of a PAYER_NAMES, CHOICE or KEYWORDS hint was dropped.
+        ValueError: every phrase of a PAYER_NAMES or CHOICE hint was dropped.
     """
     if hints.kind is HintKind.FREE_SPEECH:
         return LanguageModelSearch()
-    if hints.kind not in (HintKind.PAYER_NAMES, HintKind.CHOICE, HintKind.KEYWORDS):
+    if hints.kind not in (HintKind.PAYER_NAMES, HintKind.CHOICE):
         return _grammar(_closed_grammar(hints))
     vocabulary = _Vocabulary(lexicon)
     phrases = vocabulary.keep(hints.phrases)
     if not phrases:
         raise ValueError(f"no phrase of the {hints.kind.name} hints can be pronounced")
-    if hints.kind is HintKind.KEYWORDS:
-        digest = hashlib.sha1("|".join(phrases).encode(), usedforsecurity=False).hexdigest()
-        return KeyphraseSearch(
-            f"k{digest[:12]}",
-            tuple((p, keyphrase_threshold(p)) for p in phrases),
-            tuple(sorted(vocabulary.added.items())),
-            tuple(vocabulary.dropped),
-        )
     top = "<phrase>"
     rules = [f"<phrase> = {_alternatives(phrases)};"]
     if hints.kind is HintKind.PAYER_NAMES:
         top = "[ <carrier> ] <phrase> [ insurance ]"
         rules.append(f"<carrier> = {_alternatives(PAYER_CARRIERS)};")
     return _grammar(_jsgf(top, rules), vocabulary)
-
-
-def keyphrase_threshold(phrase: str) -> float:
-    """Detection threshold for a keyphrase: longer phrases need a smaller one.
-
-    pocketsphinx's keyword search compares a phrase's path score against the best path of any
-    phones; the CMU tutorial's rule of thumb is 1e-5 to 1e-50, smaller for longer phrases.
-    Here one decade per phone, from 1e-10 for a one-syllable word.
-    """
-    return 10.0 ** -(10 + 2 * len(phrase.replace(" ", "")))
-
-
-def pronunciations(words: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """Sorted (word, phones) pairs, for a hashable configuration value."""
-    return tuple(sorted(words.items()))
