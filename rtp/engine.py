@@ -535,6 +535,8 @@ class MediaEngine:
             destination = channel.session.destination
             if destination is None:
                 continue
+            if channel.dtmf and self._send_event(channel, destination, now, result):
+                continue  # this tick carries a telephone-event instead of audio
             if channel.outgoing:
                 playing.append(len(sending))
                 frames.append(channel.outgoing.popleft())
@@ -575,6 +577,18 @@ class MediaEngine:
                 if not channel.stopped:
                     events.append(MediaEvent(channel.call_id, channel.frame_index, PlayoutDone()))
                 channel.stopped = False
+
+    @staticmethod
+    def _send_event(channel: _Channel, destination: Address, now: float,
+                    result: TickResult) -> bool:
+        """Send this tick's RFC 4733 packet, if one is due (True when one was sent)."""
+        payload, start = channel.dtmf.popleft()
+        if not payload:
+            return False  # a gap between digits: this tick carries audio
+        data = channel.session.send_event(payload, start, now)
+        channel.session.skip_frame()
+        result.datagrams.append(_datagram(channel.call_id, data, destination, False))
+        return True
 
     @staticmethod
     def _feed_echo_guard(channel: _Channel, frame: NDArray[np.int16], was_speaking: bool) -> None:

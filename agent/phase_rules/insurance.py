@@ -12,9 +12,16 @@ from agent.record import IntakeRecord
 from agent.understanding import spell
 
 
+# What callers say most: each payer's own name and a few short spoken forms. A grammar over
+# every alias in the catalog (130+ phrases) confuses the embedded recogniser far more than it
+# helps; the NLU still matches any alias in the text it gets back.
+_SPOKEN_FORMS = ("blue cross", "anthem", "united", "self pay", "no insurance", "uninsured")
+
+
 def _payer_names() -> tuple[str, ...]:
     catalog = default_catalog()
-    return tuple(sorted({a for p in catalog.payers for a in (p.name, *p.aliases)}))
+    names = {p.name.split("(")[0].strip() for p in catalog.payers}
+    return tuple(sorted(names | set(_SPOKEN_FORMS)))
 
 
 def _extract_payer(text: str, ctx: Context) -> Extraction[Any]:

@@ -41,8 +41,12 @@ here logs: transcripts are PHI.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
@@ -103,9 +107,25 @@ _load_s: float = 0.0
 
 def _init_worker(kind: DecoderKind, config: RecognizerConfig) -> None:
     global _recognizer, _load_s
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a killed server must not leave its decoders behind (measured)
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     started = time.perf_counter()
     _recognizer = Recognizer(kind, config)
     _load_s = time.perf_counter() - started
+    atexit.register(_release)
+
+
+def _release() -> None:
+    # Free the decoders before interpreter teardown: soxr's nanobind extension otherwise
+    # reports the live resampler as a leak on stderr when the worker exits.
+    global _recognizer
+    _recognizer = None
+
+
+def _exit_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])  # readable once the parent is gone
+    os._exit(0)
 
 
 def _here() -> Recognizer:

@@ -18,9 +18,12 @@ import multiprocessing
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +231,7 @@ def _right_share(items: list[Heard]) -> float:
 
 
 def _wer(items: list[Heard]) -> float:
+    """Word errors on what the answer means (payer carriers and "the", "of", "and" left out)."""
     return error_rate(
         [(_meaning(h.kind, h.said), _meaning(h.kind, h.transcript.text)) for h in items]
     )
@@ -245,8 +249,9 @@ async def test_report(stt: PocketsphinxStt, heard: list[Heard]) -> None:
     for kind in ("payer", "date", "yesno", "digits", "member", "free"):
         items = _of(heard, kind)
         latencies = sorted(h.latency_s for h in items)
+        raw = error_rate([(h.said, h.transcript.text) for h in items])
         lines.append(
-            f"{kind:7s} right {_right_share(items):5.0%}  WER {_wer(items):5.0%}  "
+            f"{kind:7s} right {_right_share(items):5.0%}  WER {_wer(items):5.0%} (raw {raw:4.0%})  "
             f"finish->transcript p50 {1000 * statistics.median(latencies):5.1f} ms "
             f"max {1000 * latencies[-1]:5.1f} ms  n={len(items)}"
         )
@@ -569,3 +574,40 @@ async def test_a_dead_worker_fails_its_turn_and_is_replaced() -> None:
         assert transcript.text == "cigna"
     finally:
         await provider.aclose()
+
+
+KILLED_SERVER = """
+import asyncio, multiprocessing, os, signal
+from agent.providers.pocketsphinx_stt import PocketsphinxStt
+
+async def main():
+    await PocketsphinxStt.open()
+    print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "server.py"
+    script.write_text(KILLED_SERVER)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == -signal.SIGKILL
+    children = [int(pid) for pid in result.stdout.split()]
+    assert len(children) >= 3  # two grammar workers, one language-model worker
+    deadline = time.monotonic() + 5.0
+    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a real process exiting: bounded poll
+    assert not any(_running(pid) for pid in children)

@@ -511,3 +511,20 @@ def test_events_carry_their_call_and_frame_index() -> None:
     assert done == MediaEvent(CALLER, 5, PlayoutDone())
     payload: Payload = done.event
     assert isinstance(payload, PlayoutDone)
+
+
+def test_send_digits_sends_each_key_as_one_rfc4733_event_decoded_exactly_once() -> None:
+    wire = Wire()
+    wire.run(5)
+    wire.caller.engine.send_digits(wire.caller.call_id, KEYS)
+    wire.run(20 * len(KEYS) + 30)
+    assert digits_of(wire.agent) == [DtmfDigit(k, "rfc4733") for k in KEYS]
+    events = [p for _, p in wire.caller.sent if p.payload_type == 101]
+    starts = [p for p in events if p.marker]
+    assert len(starts) == len(KEYS)  # the marker opens each event once (RFC 4733 §2.5.1.1)
+    # An event's packets share its timestamp; the next audio packet resumes on the grid.
+    first_ts = {p.timestamp for p in events}
+    assert len(first_ts) == len(KEYS)
+    audio = [p for _, p in wire.caller.sent if p.payload_type == 0]
+    steps = {(b.timestamp - a.timestamp) % 2**32 for a, b in zip(audio, audio[1:], strict=False)}
+    assert steps <= {160 * k for k in range(1, 12)}  # audio timestamps never go backwards
