@@ -266,9 +266,16 @@ class CallSession:
             result = await turn.stream.finish()
         finally:
             await turn.exit_stack.aclose()
-        log.debug("turn_closed", call_id=self.call_id, frames=len(turn.frames),
-                  start=turn.start_frame, end=end_frame, next=turn.next_index,
-                  ring=len(self._ring), first=self._ring[0].frame_index if self._ring else None)
+        log.debug(
+            "turn_closed",
+            call_id=self.call_id,
+            frames=len(turn.frames),
+            start=turn.start_frame,
+            end=end_frame,
+            next=turn.next_index,
+            ring=len(self._ring),
+            first=self._ring[0].frame_index if self._ring else None,
+        )
         if self.services.transcript is not None:
             self.services.transcript(
                 "heard", f"{result.text or '(nothing)'} [{result.confidence:.2f}]"

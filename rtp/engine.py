@@ -579,8 +579,9 @@ class MediaEngine:
                 channel.stopped = False
 
     @staticmethod
-    def _send_event(channel: _Channel, destination: Address, now: float,
-                    result: TickResult) -> bool:
+    def _send_event(
+        channel: _Channel, destination: Address, now: float, result: TickResult
+    ) -> bool:
         """Send this tick's RFC 4733 packet, if one is due (True when one was sent)."""
         payload, start = channel.dtmf.popleft()
         if not payload:

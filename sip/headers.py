@@ -126,9 +126,7 @@ class Headers:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(f.key, f.value) for f in self._fields] == [
-            (f.key, f.value) for f in other._fields
-        ]
+        return [(f.key, f.value) for f in self._fields] == [(f.key, f.value) for f in other._fields]
 
     def __hash__(self) -> int:
         return hash(tuple((f.key, f.value) for f in self._fields))
@@ -412,9 +410,7 @@ class CSeq:
     def parse(cls, value: str) -> CSeq:
         """Parse a CSeq value; the number must fit in 32 bits (RFC 4475 §3.1.2.4)."""
         parts = value.split()
-        if len(parts) != 2 or not DIGITS_RE.fullmatch(parts[0]) or not TOKEN_RE.fullmatch(
-            parts[1]
-        ):
+        if len(parts) != 2 or not DIGITS_RE.fullmatch(parts[0]) or not TOKEN_RE.fullmatch(parts[1]):
             raise SipParseError("CSeq is malformed")
         seq = int(parts[0])
         if seq > MAX_UINT32:

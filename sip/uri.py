@@ -166,8 +166,12 @@ class Uri:
             number, _, params = rest.partition(";")
             if not number:
                 raise SipParseError("tel URI lacks a number")
-            return cls(text, lscheme, user=number, params=parse_params(";" + params, what="tel URI")
-                       if params else ())
+            return cls(
+                text,
+                lscheme,
+                user=number,
+                params=parse_params(";" + params, what="tel URI") if params else (),
+            )
         return cls(text, lscheme, opaque=rest)
 
     @classmethod

@@ -11,7 +11,6 @@ from agent.questions import Context, Question
 from agent.record import IntakeRecord
 from agent.understanding import spell
 
-
 # What callers say most: each payer's own name and a few short spoken forms. A grammar over
 # every alias in the catalog (130+ phrases) confuses the embedded recogniser far more than it
 # helps; the NLU still matches any alias in the text it gets back.
