@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.commands import Expect, Expectation
+from agent.commands import Expect, Expectation, KeypadEntry
 from agent.nlu.complaint import (
     Category,
     ChiefComplaint,
@@ -95,10 +95,12 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         key="complaint.severity",
-        prompt="On a scale of one to ten, with ten the worst, how bad is it?",
+        prompt="On a scale of one to ten, with ten the worst, how bad is it? You can also "
+        "press the number on your keypad, then pound.",
         expectation=Expectation(Expect.DIGITS, min_digits=1, max_digits=2),
         extract=lambda text, ctx: extract_severity(text),
         apply=_apply_severity,
+        keypad=KeypadEntry(max_digits=2),
         skip_if=lambda ctx: ctx.record.complaint.severity is not None,
         max_attempts=2,
     ),

@@ -85,12 +85,14 @@ QUESTIONS: tuple[Question, ...] = (
     ),
     Question(
         key="demographics.date_of_birth",
-        prompt="What is your date of birth?",
+        prompt="What is your date of birth? You can also type it as eight digits: month, "
+        "day and year.",
         expectation=Expectation(Expect.DATE),
         extract=lambda text, ctx: extract_date_of_birth(text, ctx.today),
         apply=_put("date_of_birth"),
         confirm=_say_date,
         always_confirm=True,
+        keypad=KeypadEntry(max_digits=8, min_digits=6),
         help="Say the month, day and year, for example: March third, nineteen eighty four.",
     ),
     Question(

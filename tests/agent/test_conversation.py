@@ -50,6 +50,10 @@ from agent.record import IntakeRecord, IntakeStatus
 from agent.store import MemoryStore
 from tests.fakes import FakeClock
 
+DOB_PROMPT = (
+    "What is your date of birth? You can also type it as eight digits: month, day and year."
+)
+
 START = datetime(2026, 11, 27, 10, 0)  # a Friday morning, clinic wall time
 CALLER_ID = "+16175550142"
 PLAYOUT_S = 2.0  # every prompt takes this long to play
@@ -436,7 +440,8 @@ def test_go_back_returns_to_the_question_asked_before() -> None:
     assert "What is your first name?" in spoken(out)
     out = caller.say("go back")  # across the phase boundary, to the severity question
     assert spoken(out) == (
-        "Okay, going back. On a scale of one to ten, with ten the worst, how bad is it?"
+        "Okay, going back. On a scale of one to ten, with ten the worst, how bad is it? "
+        "You can also press the number on your keypad, then pound."
     )
     assert caller.conv.phase is Phase.CHIEF_COMPLAINT
     out = caller.say("go back")  # the duration question was never asked: the complaint was
@@ -511,7 +516,7 @@ def test_no_with_a_new_value_reads_that_back() -> None:
     out = caller.say("no it's march fourth nineteen eighty four")
     assert spoken(out) == "I have March 4, 1984. Is that right?"
     out = caller.say("no it's march fourth nineteen eighty four")  # the value just refused
-    assert spoken(out) == "Let's try again. What is your date of birth?"
+    assert spoken(out) == "Let's try again. " + DOB_PROMPT
     confirmed(caller, "march fourth nineteen eighty four")
     assert caller.record.demographics.date_of_birth is not None
     assert caller.record.demographics.date_of_birth.isoformat() == "1984-03-04"

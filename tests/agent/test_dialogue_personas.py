@@ -26,6 +26,10 @@ from tests.agent.test_conversation import (
     spoken,
 )
 
+DOB_PROMPT = (
+    "What is your date of birth? You can also type it as eight digits: month, day and year."
+)
+
 CANNED_ANSWER = "Is everything else correct? If not, tell me what to change."
 
 
@@ -152,7 +156,7 @@ def test_medicare_caller_with_an_mbi_corrects_the_zip_code_in_the_summary() -> N
     confirmed(caller, "walter w a l t e r")
     confirmed(caller, "brown b r o w n")
     asked = caller.say("sorry can you repeat that")
-    assert spoken(asked) == "What is your date of birth?"
+    assert spoken(asked) == DOB_PROMPT
     out = confirmed(caller, "the fifth of july nineteen fifty")
     assert "I have July 5, 1950." in spoken(out)
     confirmed(caller, "six one seven five five five oh one two three")
