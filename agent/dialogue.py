@@ -183,7 +183,8 @@ def _retry(conv: Conversation, now: float, prefix: str | None = None) -> list[Co
         conv.cursor.attempts = 0
         return ask(conv, now, prefix="Let's skip that one; our staff will follow up on it.")
     hint = ""
-    if q.keypad is not None and conv.cursor.attempts >= KEYPAD_HINT_AFTER:
+    mentions_keypad = any(w in q.text(conv.context()) for w in ("keypad", "type"))
+    if q.keypad is not None and conv.cursor.attempts >= KEYPAD_HINT_AFTER and not mentions_keypad:
         hint = " You can also type it on your keypad, then press pound."
     question = q.text(conv.context()) + hint
     return conv.say(
