@@ -451,10 +451,15 @@ class Server:
         )
         try:
             await session.run()
-        except Exception:
-            log.exception("intake_failed", call_id=call.call_id)
+        except Exception as exc:
+            # The message and traceback locals may hold what the caller said (PHI): log the
+            # error's type and where it was raised, never its text.
+            tb = exc.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+            log.error("intake_failed", call_id=call.call_id, error=type(exc).__name__, where=where)
             self.hangup(call.call_id)
-            raise
         finally:
             if session.turn_latencies_s:
                 log.info(
