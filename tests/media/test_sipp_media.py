@@ -18,7 +18,6 @@ subtracted or widened: the boundary errors printed are file truth minus server l
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -48,22 +47,11 @@ FRAME = 160
 
 # ----------------------------------------------------------------- SIPp
 @pytest.fixture(scope="module")
-def sipp() -> str:
-    """The sipp binary (apt sip-tester), installed when missing; never skipped."""
-    path = shutil.which("sipp")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "sip-tester"],
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-        path = shutil.which("sipp")
-    if path is None:
-        pytest.fail("sipp is not installed and could not be installed (apt: sip-tester)")
+def sipp(sipp: str) -> str:
+    """SIPp (tests/conftest.py), and root: play_pcap_audio and the packet capture need it."""
     if os.geteuid() != 0:
         pytest.fail("these tests need root: SIPp's play_pcap_audio and the packet capture")
-    return path
+    return sipp
 
 
 def media_port() -> int:

@@ -14,9 +14,7 @@ the values that a wrong timer would produce.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -36,23 +34,6 @@ SIPP_GRACE_S = 15.0  # subprocess timeout on top of SIPp's own -timeout
 
 
 # ----------------------------------------------------------------- SIPp runner
-@pytest.fixture(scope="module")
-def sipp() -> str:
-    """The sipp binary; installed with apt when missing, never skipped."""
-    path = shutil.which("sipp")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "sip-tester"],
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-        path = shutil.which("sipp")
-    if path is None:
-        pytest.fail("sipp is not installed and could not be installed (apt: sip-tester)")
-    return path
-
-
 @dataclass(frozen=True, slots=True)
 class SippMessage:
     """One entry of SIPp's -trace_msg log."""
