@@ -30,7 +30,7 @@ this module stays the turn-taking core.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -39,7 +39,6 @@ from agent.commands import (
     Command,
     Expect,
     Expectation,
-    Hangup,
     KeypadEntry,
     Listen,
     SaveRecord,
@@ -390,9 +389,4 @@ class Conversation:
             raise AgentStateError(f"turn {self.turn.value} cannot take {event.value!r}") from None
 
 
-def hangup_after(text: str) -> list[Command]:
-    """Say ``text`` without listening, then hang up."""
-    return [Speak(text, barge_in=False), Hangup("intake_over")]
-
-
-__all__ = ["Conversation", "ConversationConfig", "Mode", "TurnState", "hangup_after", "replace"]
+__all__ = ["Conversation", "ConversationConfig", "Mode", "TurnState"]
