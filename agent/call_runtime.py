@@ -73,6 +73,12 @@ from rtp.transport import CallMedia
 log = structlog.get_logger("voiceagent.call")
 
 _RING_FRAMES = 1500  # 30 s of caller audio: the longest turn we keep
+# The recogniser gets some of the line's quiet before and after the speech, as a recorded
+# answer has: its silence model and cepstral mean settle on it, and the first phone is not
+# cut. Both are far shorter than the endpointing silence (35 frames), so the frames after the
+# speech have already arrived when the turn ends.
+PRE_ROLL_FRAMES = 10  # 200 ms
+POST_ROLL_FRAMES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,15 @@ class CallServices:
     transcript: Callable[[str, str], None] | None = None
 
 
+_PHRASE_HINTS = {
+    Expect.PAYER: HintKind.PAYER_NAMES,
+    Expect.SYMPTOMS: HintKind.SYMPTOMS,
+    Expect.ADDRESS: HintKind.STREET,
+    Expect.PHARMACY: HintKind.PHARMACY,
+    Expect.RELATIONSHIP: HintKind.RELATIONSHIP,
+}
+
+
 def hints_for(expectation: Expectation) -> RecognitionHints:
     """Map the conversation's expectation to recogniser hints."""
     kind = expectation.kind
@@ -98,10 +113,13 @@ def hints_for(expectation: Expectation) -> RecognitionHints:
     if kind is Expect.DIGITS:
         low = max(expectation.min_digits, 1)
         return RecognitionHints.digits(low, max(expectation.max_digits, low))
-    if kind is Expect.PAYER and expectation.vocabulary:
+    phrase_kind = _PHRASE_HINTS.get(kind)
+    if phrase_kind is not None and expectation.vocabulary:
         phrases = sorted({p for p in map(_speakable, expectation.vocabulary) if p})
-        return RecognitionHints.one_of(HintKind.PAYER_NAMES, phrases)
-
+        places = sorted({p for p in map(_speakable, expectation.places) if p})
+        return RecognitionHints.one_of(phrase_kind, phrases, places)
+    if kind is Expect.DURATION:
+        return RecognitionHints.of(HintKind.DURATION)
     if kind is Expect.DATE:
         return RecognitionHints.of(HintKind.DATE)
     if kind is Expect.SPELLING:
@@ -247,7 +265,7 @@ class CallSession:
         stream = await stack.enter_async_context(
             self.services.stt.start(hints_for(self._listen.expectation))
         )
-        turn = _Turn(start_frame, stream, stack)
+        turn = _Turn(max(start_frame - PRE_ROLL_FRAMES, 0), stream, stack)
         for frame in list(self._ring):
             await turn.push(frame)
         self._turn = turn
@@ -256,6 +274,7 @@ class CallSession:
         turn, self._turn = self._turn, None
         if turn is None:
             return None
+        end_frame += POST_ROLL_FRAMES
         turn.end_frame = end_frame
         if turn.next_index < end_frame:  # the rest of the turn's audio is on its way
             self._turn = turn

@@ -22,8 +22,12 @@ class Expect(Enum):
     DATE = "date"
     NAME = "name"
     SPELLING = "spelling"
-    ADDRESS = "address"
+    ADDRESS = "address"  # a street address: house number, street name, suffix
     CHOICE = "choice"
+    SYMPTOMS = "symptoms"
+    DURATION = "duration"
+    PHARMACY = "pharmacy"
+    RELATIONSHIP = "relationship"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,8 @@ class Expectation:
 
     Attributes:
         kind: the answer's shape.
-        vocabulary: words or phrases to favour (payer names, slot labels...).
+        vocabulary: words or phrases to favour (payer names, slot labels, symptoms...).
+        places: for PHARMACY, street and place names its location may name.
         min_digits/max_digits: for DIGITS, the expected length.
         keep_audio: store the caller's own audio of this answer with the record.
     """
@@ -42,6 +47,7 @@ class Expectation:
     min_digits: int = 0
     max_digits: int = 0
     keep_audio: bool = False
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

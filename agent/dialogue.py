@@ -22,6 +22,9 @@ from agent.record import IntakeStatus
 
 YES_NO = Listen(Expectation(Expect.YES_NO))
 FREE = Listen(Expectation(Expect.FREE_SPEECH, keep_audio=True))
+# The summary's answer is mostly "yes": an embedded recogniser listens for yes or no (its
+# language model heard "yes" as "you"); a cloud one transcribes a correction said instead.
+SUMMARY_ANSWER = Listen(Expectation(Expect.YES_NO))
 KEYPAD_HINT_AFTER = 2  # failed tries: first a plain re-prompt, then the keypad is offered
 MAX_SLOT_ATTEMPTS = 3  # answers that pick no offered slot before staff take over scheduling
 
@@ -305,9 +308,7 @@ def read_back(conv: Conversation, now: float, prefix: str = "") -> list[Command]
         + " Is all of that correct? If something is wrong, just tell me the "
         "right value."
     )
-    return conv.say(
-        now, _join(prefix, summary), Listen(Expectation(Expect.FREE_SPEECH)), repeat=summary
-    )
+    return conv.say(now, _join(prefix, summary), SUMMARY_ANSWER, repeat=summary)
 
 
 def _special(
@@ -343,7 +344,7 @@ def _special(
                 now,
                 f"Thanks, I've updated {what}. Is everything else correct? "
                 "If not, tell me what to change.",
-                Listen(Expectation(Expect.FREE_SPEECH)),
+                SUMMARY_ANSWER,
             )
         if answer is False:
             return conv.say(
@@ -357,7 +358,7 @@ def _special(
         return conv.say(
             now,
             "Sorry, is everything correct? Please say yes, or tell me what to change.",
-            Listen(Expectation(Expect.FREE_SPEECH)),
+            SUMMARY_ANSWER,
         )
     if step == "urgent_transfer":
         if nlu.yes_no(text) is True and conv.config.transfer_target:

@@ -106,4 +106,6 @@ def unmet_expectations(persona: Persona, record: IntakeRecord) -> list[str]:
 def _norm(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(_norm(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # "duration_days: 7" matches 7.0
     return "" if value is None else str(value).strip().lower()

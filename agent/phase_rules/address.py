@@ -9,6 +9,7 @@ from agent.nlu.address import Address, ZipInfo, extract_address, extract_zip
 from agent.nlu.result import Extraction, Failure, failed
 from agent.questions import Context, Question
 from agent.record import IntakeRecord
+from agent.vocabularies import street_names
 
 
 def _extract_street(text: str, ctx: Context) -> Extraction[Any]:
@@ -38,7 +39,7 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         key="address.street",
         prompt="What is your street address?",
-        expectation=Expectation(Expect.ADDRESS),
+        expectation=Expectation(Expect.ADDRESS, street_names(), keep_audio=True),
         extract=_extract_street,
         apply=_apply_street,
         confirm=lambda a: f"I have {a.street}, {a.unit}." if a.unit else f"I have {a.street}.",

@@ -19,6 +19,7 @@ from agent.nlu.result import Extraction, Failure, found
 from agent.nlu.text import content, tokens
 from agent.questions import Context, Question
 from agent.record import IntakeRecord
+from agent.vocabularies import symptom_phrases
 
 #: An answer of this many words with no known symptom is kept in the caller's own words;
 #: a shorter one ("yes", "about a") is more likely a misrecognition than a complaint.
@@ -77,7 +78,7 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         key="complaint.description",
         prompt="What is the main reason for your visit? Please describe your symptoms.",
-        expectation=Expectation(Expect.FREE_SPEECH, keep_audio=True),
+        expectation=Expectation(Expect.SYMPTOMS, symptom_phrases(), keep_audio=True),
         extract=_extract,
         apply=_apply,
         reprompt="Sorry, could you describe that again?",
@@ -87,7 +88,7 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         key="complaint.duration_days",
         prompt="How long have you had these symptoms?",
-        expectation=Expectation(Expect.FREE_SPEECH),
+        expectation=Expectation(Expect.DURATION),
         extract=lambda text, ctx: extract_duration(text, ctx.today),
         apply=_apply_duration,
         skip_if=lambda ctx: ctx.record.complaint.duration_days is not None,

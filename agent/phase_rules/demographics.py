@@ -11,16 +11,20 @@ from typing import Any
 from agent.commands import Expect, Expectation, KeypadEntry
 from agent.nlu.dates import extract_date_of_birth
 from agent.nlu.demographics import NamePart, extract_name
+from agent.nlu.keypad_names import extract_keypad_name
 from agent.nlu.phone import PhoneNumber, extract_phone
 from agent.nlu.result import Extraction, failed
 from agent.questions import Context, Question
 from agent.record import IntakeRecord
 from agent.understanding import say_phone, spell
 
+#: A name spelled on the keypad, one key per letter (`agent.nlu.keypad_names`).
+NAME_KEYPAD = KeypadEntry(max_digits=24, min_digits=2)
+
 
 def _name(part: NamePart) -> Any:
     def extract(text: str, ctx: Context) -> Extraction[Any]:
-        found = extract_name(text, part)
+        found = extract_keypad_name(text, part) if ctx.keypad else extract_name(text, part)
         if found.value is None:
             return found
         value = found.value.first if part is NamePart.FIRST else found.value.last
@@ -65,23 +69,28 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         key="demographics.first_name",
         prompt="Now a few details about you. What is your first name? Please say it, then "
-        "spell it.",
-        expectation=Expectation(Expect.SPELLING),
+        "spell it, or spell it on your keypad, one key per letter, then press pound.",
+        expectation=Expectation(Expect.SPELLING, keep_audio=True),
         extract=_name(NamePart.FIRST),
         apply=_put("first_name"),
         confirm=lambda name: f"I have {name}, spelled {spell(name)}.",
         always_confirm=True,
-        help="Say your first name and spell it, for example: Anna, A N N A.",
+        keypad=NAME_KEYPAD,
+        help="Say your first name and spell it, for example: Anna, A N N A. Or press one "
+        "key per letter on your keypad, then pound: for Anna, 2 6 6 2.",
     ),
     Question(
         key="demographics.last_name",
-        prompt="And your last name? Please say it, then spell it.",
-        expectation=Expectation(Expect.SPELLING),
+        prompt="And your last name? Please say it and spell it, or spell it on your keypad, "
+        "then press pound.",
+        expectation=Expectation(Expect.SPELLING, keep_audio=True),
         extract=_name(NamePart.LAST),
         apply=_put("last_name"),
         confirm=lambda name: f"I have {name}, spelled {spell(name)}.",
         always_confirm=True,
-        help="Say your last name and spell it. You can say S as in Sam.",
+        keypad=NAME_KEYPAD,
+        help="Say your last name and spell it. You can say S as in Sam. Or press one key "
+        "per letter on your keypad, then pound.",
     ),
     Question(
         key="demographics.date_of_birth",

@@ -6,6 +6,7 @@ from agent.commands import Expect, Expectation
 from agent.nlu.pharmacy import Pharmacy, extract_pharmacy
 from agent.questions import Question
 from agent.record import IntakeRecord
+from agent.vocabularies import pharmacy_phrases, street_names
 
 
 def _apply(record: IntakeRecord, pharmacy: Pharmacy) -> IntakeRecord:
@@ -22,7 +23,9 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         key="pharmacy",
         prompt="Which pharmacy do you use? Please include the street or town.",
-        expectation=Expectation(Expect.FREE_SPEECH),
+        expectation=Expectation(
+            Expect.PHARMACY, pharmacy_phrases(), places=street_names(), keep_audio=True
+        ),
         extract=lambda text, ctx: extract_pharmacy(text),
         apply=_apply,
         confirm=_say,

@@ -45,6 +45,7 @@ __all__ = [
     "ChatMessage",
     "HintKind",
     "LanguageModel",
+    "PHRASE_KINDS",
     "RecognitionHints",
     "RecognitionStream",
     "SpeechToText",
@@ -65,6 +66,24 @@ class HintKind(Enum):
     ALPHANUMERIC = "alphanumeric"  # letters and digits: member IDs (length range)
     PAYER_NAMES = "payer_names"  # one of ``phrases``: insurance plans
     CHOICE = "choice"  # one of ``phrases``: appointment slots, menu items
+    SYMPTOMS = "symptoms"  # one to three of ``phrases`` (symptom words), "i have a X and a Y"
+    DURATION = "duration"  # "three days", "about a week", "since yesterday"
+    STREET = "street"  # house number, one of ``phrases`` (street names), a suffix
+    PHARMACY = "pharmacy"  # one of ``phrases`` (chains), optionally "on" one of ``places``
+    RELATIONSHIP = "relationship"  # "my" and one of ``phrases``: wife, brother, neighbor
+
+
+#: Kinds whose answer is made of caller-specific phrases (a vocabulary passed in the hints).
+PHRASE_KINDS = frozenset(
+    {
+        HintKind.PAYER_NAMES,
+        HintKind.CHOICE,
+        HintKind.SYMPTOMS,
+        HintKind.STREET,
+        HintKind.PHARMACY,
+        HintKind.RELATIONSHIP,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +92,12 @@ class RecognitionHints:
 
     Attributes:
         kind: the answer's shape.
-        phrases: the phrases a PAYER_NAMES or CHOICE answer is made of (lowercase words; a
-            recogniser maps or drops words it cannot pronounce). For FREE_SPEECH, words to
-            favour: a cloud recogniser's keyword boosts; the embedded one ignores them
-            (pocketsphinx keyword spotting found 2 of 16 keywords in 8 kHz speech here).
+        phrases: the phrases a PAYER_NAMES, CHOICE, SYMPTOMS, STREET, PHARMACY or
+            RELATIONSHIP answer is made of (lowercase words; a recogniser maps or drops
+            words it cannot pronounce). For FREE_SPEECH, words to favour: a cloud
+            recogniser's keyword boosts; the embedded one ignores them (pocketsphinx keyword
+            spotting found 2 of 16 keywords in 8 kHz speech here).
+        places: for PHARMACY, the street and place names its location may name.
         min_length: for DIGITS and ALPHANUMERIC, the fewest symbols (digits or letters).
         max_length: for DIGITS and ALPHANUMERIC, the most symbols.
     """
@@ -85,12 +106,13 @@ class RecognitionHints:
     phrases: tuple[str, ...] = ()
     min_length: int = 1
     max_length: int = 1
+    places: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_length <= self.max_length:
             low, high = self.min_length, self.max_length
             raise ValueError(f"length range must satisfy 1 <= min <= max, got {low}..{high}")
-        needs_phrases = self.kind in (HintKind.PAYER_NAMES, HintKind.CHOICE)
+        needs_phrases = self.kind in PHRASE_KINDS
         if needs_phrases and not self.phrases:
             raise ValueError(f"{self.kind.name} hints need at least one phrase")
 
@@ -115,9 +137,11 @@ class RecognitionHints:
         return cls(HintKind.ALPHANUMERIC, min_length=min_length, max_length=max_length)
 
     @classmethod
-    def one_of(cls, kind: HintKind, phrases: Sequence[str]) -> RecognitionHints:
-        """One of ``phrases`` (PAYER_NAMES or CHOICE)."""
-        return cls(kind, phrases=tuple(phrases))
+    def one_of(
+        cls, kind: HintKind, phrases: Sequence[str], places: Sequence[str] = ()
+    ) -> RecognitionHints:
+        """An answer built from ``phrases`` (a kind of `PHRASE_KINDS`)."""
+        return cls(kind, phrases=tuple(phrases), places=tuple(places))
 
     @classmethod
     def of(cls, kind: HintKind) -> RecognitionHints:

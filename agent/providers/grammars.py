@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from agent.providers.base import HintKind, RecognitionHints
+from agent.providers.base import PHRASE_KINDS, HintKind, RecognitionHints
 
 __all__ = [
     "PRONUNCIATIONS",
@@ -88,6 +88,20 @@ YES: Final = ("yes", "yeah", "yep", "yes please", "yes it is", "correct", "that'
 NO: Final = ("no", "nope", "no it's not", "no it isn't", "not really", "incorrect", "wrong",
              "that's wrong", "no thanks")  # fmt: skip
 PAYER_CARRIERS: Final = ("i have", "it's", "it is", "i've got", "my insurance is", "i'm on")
+#: Said at any question: "repeat", "go back", "representative" (the greeting offers them).
+COMMANDS: Final = ("repeat", "go back", "representative", "operator")
+#: Not "repeat" after a yes/no question: "correct" came back as "repeat" (espeak-ng, G.711).
+YES_NO_COMMANDS: Final = ("go back", "representative", "operator")
+SYMPTOM_CARRIERS: Final = ("i have", "i've got", "i've been having", "i have been having",
+                           "i'm having", "i feel", "i'm", "it's", "my", "just")  # fmt: skip
+ARTICLES: Final = ("a", "an", "some", "my", "a bad", "a lot of")
+DURATION_UNITS: Final = ("day", "days", "week", "weeks", "month", "months", "year", "years",
+                         "hour", "hours")  # fmt: skip
+DURATION_WORDS: Final = ("yesterday", "today", "last night", "this morning", "last week",
+                         "last month", "a while", "a long time")  # fmt: skip
+STREET_SUFFIXES: Final = ("street", "avenue", "road", "drive", "lane", "boulevard", "way",
+                          "court", "place", "circle", "terrace", "parkway", "highway",
+                          "square")  # fmt: skip
 
 _ACRONYM_MAX_LETTERS: Final = 4
 _NON_WORD: Final = re.compile(r"[^a-z0-9' ]+")
@@ -215,8 +229,10 @@ def _date_rules() -> list[str]:
     ]
 
 
-def _jsgf(top: str, rules: Sequence[str]) -> str:
-    body = "\n".join([f"public <answer> = {top};", *rules])
+def _jsgf(top: str, rules: Sequence[str], commands_heard: Sequence[str] = COMMANDS) -> str:
+    # Every closed grammar also hears the commands the greeting promises work at any time.
+    commands = f"<command> = {_alternatives(commands_heard)};"
+    body = "\n".join([f"public <answer> = ( {top} ) | <command>;", *rules, commands])
     return f"#JSGF V1.0;\ngrammar answer;\n{body}\n"
 
 
@@ -233,7 +249,9 @@ def _closed_grammar(hints: RecognitionHints) -> str:
     letter = f"<letter> = {_alternatives(LETTERS)};"
     if kind is HintKind.YES_NO:
         return _jsgf(
-            "<yes> | <no>", [f"<yes> = {_alternatives(YES)};", f"<no> = {_alternatives(NO)};"]
+            "<yes> | <no>",
+            [f"<yes> = {_alternatives(YES)};", f"<no> = {_alternatives(NO)};"],
+            YES_NO_COMMANDS,
         )
     if kind is HintKind.DIGITS:
         return _jsgf(_repeat("<digit>", hints.min_length, hints.max_length), [digit])
@@ -252,23 +270,74 @@ def _closed_grammar(hints: RecognitionHints) -> str:
     raise ValueError(f"no built-in grammar for {kind.name}")
 
 
+def _duration_grammar() -> str:
+    """Durations: "three days", "about a week", "a couple of months", "since yesterday"."""
+    count = "<below100> | a | an | a few | a couple of | several"
+    rules = [
+        f"<count> = {count};",
+        f"<unit_of_time> = {_alternatives(DURATION_UNITS)};",
+        f"<word> = {_alternatives(DURATION_WORDS)};",
+        *_number_rules(),
+    ]
+    top = "[ for | about | since ] ( <count> <unit_of_time> | <word> ) [ now ]"
+    return _jsgf(top, rules)
+
+
+def _phrase_rules(hints: RecognitionHints, phrases: list[str], places: list[str]) -> str:
+    """The grammar of a kind whose vocabulary comes with the hints."""
+    rules = [f"<phrase> = {_alternatives(phrases)};"]
+    kind = hints.kind
+    if kind is HintKind.PAYER_NAMES:
+        top = "[ <carrier> ] <phrase> [ insurance ]"
+        rules.append(f"<carrier> = {_alternatives(PAYER_CARRIERS)};")
+    elif kind is HintKind.SYMPTOMS:
+        # "i have a cough and a fever", "headache and nausea": up to three symptoms.
+        item = "[ <article> ] <phrase>"
+        top = f"[ <carrier> ] {item} [ and {item} [ and {item} ] ]"
+        rules += [
+            f"<carrier> = {_alternatives(SYMPTOM_CARRIERS)};",
+            f"<article> = {_alternatives(ARTICLES)};",
+        ]
+    elif kind is HintKind.STREET:
+        # "twelve elm street", "one twenty three main street apartment four"
+        # An apartment number is left out: every optional tail was one more place for
+        # the recogniser to append a stray word (measured: "twelve elm street a").
+        top = "<house> <phrase> [ <suffix> ]"
+        rules += [
+            "<house> = <below1000> [ <below100> ] | <unit> thousand [ <below1000> ];",
+            f"<suffix> = {_alternatives(STREET_SUFFIXES)};",
+            *_number_rules(),
+        ]
+    elif kind is HintKind.PHARMACY:
+        top = "[ the ] <phrase> [ pharmacy ]"
+        if places:
+            top += " [ ( on | at | in ) <place> [ <suffix> ] ]"
+            rules += [
+                f"<place> = {_alternatives(places)};",
+                f"<suffix> = {_alternatives(STREET_SUFFIXES)};",
+            ]
+    elif kind is HintKind.RELATIONSHIP:
+        top = "[ it's | that's | that would be ] [ my ] <phrase>"
+    else:
+        top = "<phrase>"
+    return _jsgf(top, rules)
+
+
 def compile_hints(hints: RecognitionHints, lexicon: Lexicon) -> Search:
     """The search that recognises answers of the hinted shape.
 
     Raises:
-        ValueError: every phrase of a PAYER_NAMES or CHOICE hint was dropped.
+        ValueError: every phrase of a hint of `PHRASE_KINDS` was dropped.
     """
     if hints.kind is HintKind.FREE_SPEECH:
         return LanguageModelSearch()
-    if hints.kind not in (HintKind.PAYER_NAMES, HintKind.CHOICE):
+    if hints.kind is HintKind.DURATION:
+        return _grammar(_duration_grammar())
+    if hints.kind not in PHRASE_KINDS:
         return _grammar(_closed_grammar(hints))
     vocabulary = _Vocabulary(lexicon)
     phrases = vocabulary.keep(hints.phrases)
     if not phrases:
         raise ValueError(f"no phrase of the {hints.kind.name} hints can be pronounced")
-    top = "<phrase>"
-    rules = [f"<phrase> = {_alternatives(phrases)};"]
-    if hints.kind is HintKind.PAYER_NAMES:
-        top = "[ <carrier> ] <phrase> [ insurance ]"
-        rules.append(f"<carrier> = {_alternatives(PAYER_CARRIERS)};")
-    return _grammar(_jsgf(top, rules), vocabulary)
+    places = vocabulary.keep(hints.places)
+    return _grammar(_phrase_rules(hints, phrases, places), vocabulary)

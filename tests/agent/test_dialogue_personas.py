@@ -288,7 +288,8 @@ def test_self_pay_caller_without_caller_id_skips_the_member_id() -> None:
     out = caller.say("um")  # nothing usable: one plain re-prompt
     assert spoken(out) == (
         "Sorry, I didn't catch that. Now a few details about you. What is "
-        "your first name? Please say it, then spell it."
+        "your first name? Please say it, then spell it, or spell it on your keypad, one key "
+        "per letter, then press pound."
     )
     confirmed(caller, "james j a m e s")
     confirmed(caller, "lee l e e")

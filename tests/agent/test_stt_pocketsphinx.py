@@ -409,7 +409,9 @@ def test_payer_names_missing_from_cmudict_are_mapped_or_dropped() -> None:
 def test_digit_grammar_holds_exactly_the_allowed_lengths(lexicon: Recognizer) -> None:
     search = compile_hints(RecognitionHints.digits(3, 5), lexicon)
     assert isinstance(search, GrammarSearch)
-    assert "public <answer> = <digit> <digit> <digit> [ <digit> [ <digit> ] ];" in search.jsgf
+    top = "( <digit> <digit> <digit> [ <digit> [ <digit> ] ] ) | <command>"
+    assert f"public <answer> = {top};" in search.jsgf
+    assert "<command> = repeat | ( go back ) | representative | operator;" in search.jsgf
 
 
 def test_equal_hints_share_one_search(lexicon: Recognizer) -> None:
