@@ -21,11 +21,12 @@ same hints. While a transfer is under way the caller's speech and keys are ignor
 `TransferResult`, `SlotBooked` or `SlotUnavailable` nobody asked for is an `AgentStateError`.
 
 Every answer first goes through the global intents (repeat, help, go back, a person, goodbye)
-and the red-flag screen; then to the question's extractor. A value is read back when the
-question or the extractor asks for it, and kept on "yes". After ``max_attempts`` failed tries
-the field is left empty for staff. The phase-specific steps (offering slots, the summary
-read-back and corrections, urgent advice, callback messages) live in `agent.dialogue` so that
-this module stays the turn-taking core.
+and the red-flag screen (keys: ``*`` repeats; ``0`` asks for a person wherever keys enter no
+answer, i.e. outside keypad entries, slot choices and the special steps); then to the
+question's extractor. A value is read back when the question or the extractor asks for it,
+and kept on "yes". After ``max_attempts`` failed tries the field is left empty for staff. The
+phase-specific steps (offering slots, the summary read-back and corrections, urgent advice,
+callback messages) live in `agent.dialogue` so that this module stays the turn-taking core.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from agent.commands import (
     Listen,
     SaveRecord,
     Speak,
+    StopSpeaking,
 )
 from agent.errors import AgentStateError
 from agent.events import (
@@ -343,7 +345,7 @@ class Conversation:
                 return dialogue.on_answer(
                     self, "yes" if digit == "1" else "no", 1.0, now, keypad=True
                 )
-            return []
+            return self._operator_key(now) if digit == "0" else []
         if self.cursor.mode is Mode.SPECIAL:
             # Only the slot offer takes a key ("press the option number"); a key pressed
             # during the summary, a callback message or urgent advice answers nothing.
@@ -354,7 +356,7 @@ class Conversation:
             return dialogue.on_keypad_choice(self, digit, now)
         keypad: KeypadEntry | None = q.keypad if q is not None else None
         if keypad is None:
-            return []
+            return self._operator_key(now) if digit == "0" else []
         if digit != "#":
             self.cursor.keypad += digit
         done = digit == "#" or len(self.cursor.keypad) >= keypad.max_digits
@@ -364,6 +366,14 @@ class Conversation:
         self._log_turn("caller", "[keypad]", now)
         self._move(TurnInput.HEARD)
         return dialogue.on_answer(self, entered, 1.0, now, keypad=True)
+
+    def _operator_key(self, now: float) -> list[Command]:
+        """0, the operator key of phone menus, where keys enter no answer: ask for a person."""
+        from agent import dialogue
+
+        self._log_turn("caller", "[keypad 0]", now)
+        self._move(TurnInput.HEARD)
+        return [StopSpeaking(), *dialogue.escalate(self, now)]
 
     def _caller_hung_up(self, now: float) -> list[Command]:
         if self.record.status is IntakeStatus.IN_PROGRESS:

@@ -9,6 +9,12 @@ With ``answer_delay_seconds`` set, an acceptable call first gets 180 Ringing and
 when a per-call timer fires; the timer is cancelled when the call ends first (the caller
 CANCELs: the UA core sends 200 and 487). This timer is application policy, not protocol,
 so it lives here in the shell rather than in the sans-I/O `UserAgent`.
+
+A caller who asks for a person is transferred blind with REFER (`Server.transfer`, the
+``CallServices.transfer`` of each intake): the UA sends REFER (while "connecting you now"
+plays) and reports the outcome as transfer events (`sip.refer`), which resolve the awaiting
+intake's future. The UA bounds every outcome (Timer F for the REFER, then
+``TRANSFER_NOTIFY_SECONDS`` for the final NOTIFY), and so does the wait here.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from sip.call import (
     InfoReceived,
     OfferReceived,
 )
-from sip.errors import SipParseError
+from sip.errors import SipError, SipParseError
 from sip.layer import LayerConfig, TransactionLayer
 from sip.offer_answer import (
     Answer,
@@ -59,6 +65,7 @@ from sip.offer_answer import (
     build_offer,
     negotiate,
 )
+from sip.refer import TransferAccepted, TransferFailed, TransferSucceeded
 from sip.sdp import SessionDescription
 from sip.transaction import SipTimers
 from sip.transport import SipEndpoint
@@ -66,6 +73,8 @@ from sip.uac import Originator
 from sip.useragent import UserAgent, UserAgentConfig
 
 log = structlog.get_logger("voiceagent")
+
+TRANSFER_NOTIFY_SECONDS = 30.0  # after the 202, the final NOTIFY is due within this
 
 GREETING = (
     "Thank you for calling. This is the automated intake line. "
@@ -113,7 +122,12 @@ class Server:
                 secret=secrets.token_bytes(32),
             )
         self.ua = UserAgent(
-            UserAgentConfig(me=me, max_call_seconds=settings.max_call_seconds, verifier=verifier),
+            UserAgentConfig(
+                me=me,
+                max_call_seconds=settings.max_call_seconds,
+                verifier=verifier,
+                refer_notify_seconds=TRANSFER_NOTIFY_SECONDS,
+            ),
             TransactionLayer(LayerConfig(timers=timers, force_rport=settings.force_rport)),
         )
         self.ports = PortAllocator(settings.port_range)
@@ -124,6 +138,9 @@ class Server:
         self.store: StateStore = MemoryStore()
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
+        self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
+        # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
+        self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
         self.stopped = asyncio.Event()
         self.completed_calls = 0
 
@@ -187,6 +204,8 @@ class Server:
                 self._on_ended(event)
             elif isinstance(event, InfoReceived):
                 log.info("info_received", call_id=event.call_id, content_type=event.content_type)
+            elif isinstance(event, TransferAccepted | TransferSucceeded | TransferFailed):
+                self._on_transfer_event(event)
         finished = self.ua.layer.finished
         while finished:
             tx = finished.popleft()
@@ -340,7 +359,9 @@ class Server:
         if call is not None:
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
-            if call.task is not None:
+            # An intake awaiting its transfer's outcome has it already (the UA reports it
+            # before the end of the call): let it record the transfer, then end on its own.
+            if call.task is not None and call.call_id not in self._transfers:
                 call.task.cancel()
             self._log_media_stats(call.call_id)
             self._release_rtp(call.call_id, call.rtp_port)
@@ -483,9 +504,59 @@ class Server:
                 records=records,
                 store=self.store,
                 hangup=self.hangup,
+                transfer=self.transfer,
                 transcript=self._transcript,
             )
         return self._call_services
+
+    async def transfer(self, call_id: str, target: str) -> bool:
+        """Blind-transfer a call to ``target`` with REFER (RFC 3515); whether it worked.
+
+        True when the transferee accepted (202) and reported a 2xx from the target, or hung
+        up on us after accepting; we then have sent BYE (or received it). False when the
+        REFER was refused (405/501 from a peer without REFER, 603...), nobody answered it,
+        the target failed, or no final NOTIFY came in time: the call goes on.
+        """
+        loop = asyncio.get_running_loop()
+        if call_id not in self.calls or call_id in self._transfers:
+            return False
+        try:
+            self.ua.refer(call_id, target, loop.time())
+        except SipError as exc:  # the call is no longer confirmed
+            log.warning("transfer_not_sent", call_id=call_id, error=type(exc).__name__)
+            return False
+        outcome: asyncio.Future[bool] = loop.create_future()
+        self._transfers[call_id] = outcome
+        log.info("transfer_started", call_id=call_id)
+        if self.endpoint is not None:
+            self.endpoint.pump()  # send the REFER and re-arm the SIP timer
+        try:
+            async with asyncio.timeout(self._transfer_wait_s):
+                return await outcome
+        except TimeoutError:  # the UA's own timers should have decided long before
+            log.warning("transfer_undecided", call_id=call_id, waited_s=self._transfer_wait_s)
+            return False
+        finally:
+            self._transfers.pop(call_id, None)
+
+    def _on_transfer_event(
+        self, event: TransferAccepted | TransferSucceeded | TransferFailed
+    ) -> None:
+        if isinstance(event, TransferAccepted):
+            log.info("transfer_accepted", call_id=event.call_id, status=event.status)
+            return
+        if isinstance(event, TransferSucceeded):
+            log.info("transfer_succeeded", call_id=event.call_id, status=event.status)
+        else:
+            log.info(
+                "transfer_failed",
+                call_id=event.call_id,
+                reason=event.reason.value,
+                status=event.status,
+            )
+        outcome = self._transfers.get(event.call_id)
+        if outcome is not None and not outcome.done():
+            outcome.set_result(isinstance(event, TransferSucceeded))
 
     def hangup(self, call_id: str) -> None:
         """End a call with BYE (the intake is over)."""

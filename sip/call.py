@@ -10,9 +10,11 @@ A `Call` is the UA's record of one INVITE dialog, ours or theirs:
     CALLING ──1xx──> CALLING ──2xx (we ACK)──> CONFIRMED          (our own INVITE)
        └──3xx-6xx / timeout / cancel()──> ENDED
 
-The transitions live in `CALL_TRANSITIONS`; `Call.advance` looks them up, so an impossible
-step (answering a call twice, ACK before an answer) is a clear `SipStateError`. SDP is
-carried as opaque bytes: the media layer, not signalling, negotiates it.
+A confirmed call may be transferred with REFER (`sip.refer`); a successful transfer ends it
+with our BYE. The transitions live in `CALL_TRANSITIONS`; `Call.advance` looks them up, so
+an impossible step (answering a call twice, ACK before an answer) is a clear
+`SipStateError`. SDP is carried as opaque bytes: the media layer, not signalling,
+negotiates it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sip.dialog import Dialog
 from sip.errors import SipStateError
 from sip.layer import Address
 from sip.message import Request, Response
+from sip.refer import ReferSubscription, TransferAccepted, TransferFailed, TransferSucceeded
 from sip.transaction import TransactionKey
 
 
@@ -70,6 +73,7 @@ class EndReason(Enum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     MAX_DURATION = "max_duration"
+    TRANSFERRED = "transferred"  # we sent BYE after a successful REFER (RFC 5589 §6.1)
 
 
 @dataclass(slots=True)
@@ -92,6 +96,7 @@ class Call:
     ack: Request | None = None  # our ACK for the 2xx, re-sent for each retransmission
     own_offer: TransactionKey | None = None  # our re-INVITE/UPDATE offer awaiting its answer
     auth_attempted: bool = False
+    refer: ReferSubscription | None = None  # our blind transfer (sip.refer), the latest one
 
     def dialog_tag(self) -> str | None:
         """Our tag in this call's dialog (the To tag of our responses)."""
@@ -196,4 +201,7 @@ CallEvent = (
     | RegistrationResult
     | InfoReceived
     | InDialogResponse
+    | TransferAccepted
+    | TransferSucceeded
+    | TransferFailed
 )

@@ -10,7 +10,8 @@ may end it. `CallTable` is what they have in common:
 - the calls by Call-ID, plus an index from our INVITE's client transaction to its call;
 - the queue of `CallEvent` for the application;
 - the steps every call shares however it started: ending it (exactly one `CallEnded`,
-  the dialog terminated, the call forgotten) and sending BYE (§15.1.1);
+  the dialog terminated, the call forgotten; a transfer still under way is decided first,
+  `sip.refer`) and sending BYE (§15.1.1);
 - how our requests name us: a fresh branch (§8.1.1.7) and a Via for the transport the
   call's signalling uses (§18.1.1).
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from sip.auth import DigestVerifier
 from sip.call import Call, CallEnded, CallEvent, CallInput, CallState, EndReason
 from sip.layer import TransactionLayer
+from sip.refer import NOTIFY_TIMEOUT_SECONDS
 from sip.transaction import TransactionKey
 from sip.uac import BRANCH_COOKIE, Credentials, Originator
 from sip.uas import UasPolicy
@@ -43,6 +45,7 @@ class UserAgentConfig:
     accept_register: bool = True
     register_expires: int = 3600
     credentials: Credentials | None = None  # answer 401/407 to our INVITE and REGISTER
+    refer_notify_seconds: float = NOTIFY_TIMEOUT_SECONDS  # final NOTIFY due after a 202
 
 
 class CallTable:
@@ -92,6 +95,9 @@ class CallTable:
         del self.calls[call.call_id]
         if call.invite_key is not None:
             self._invites.pop(call.invite_key, None)
+        if call.refer is not None:  # its outcome comes before the end of the call
+            by_transferee = reason is EndReason.REMOTE_BYE
+            self.events.extend(call.refer.on_call_ended(by_transferee=by_transferee))
         self.events.append(CallEnded(call.call_id, reason, status))
 
     def send_bye(self, call: Call, now: float) -> None:

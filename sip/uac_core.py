@@ -15,6 +15,9 @@ Theory of operation
   here and refreshes the remote target (§12.2.1.2). Until its answer, a re-INVITE (or an
   UPDATE with SDP) is our pending offer, which the UAS core uses to detect glare (§14.2).
 - ``register`` binds our Contact at a registrar (§10.2) through `Registrations`.
+- ``refer`` sends REFER in a confirmed call (RFC 3515): a blind transfer, tracked by the
+  call's `ReferSubscription`, to which the REFER's final response (or Timer F, as 408) goes;
+  its NOTIFYs arrive through the UAS core.
 
 A 401/407 to our INVITE or REGISTER is answered once with the configured `Credentials`
 (§22.2): same Call-ID and tags, CSeq + 1, a new branch. In-dialog requests go to the
@@ -39,6 +42,7 @@ from sip.dialog import Dialog
 from sip.errors import SipStateError
 from sip.layer import Address
 from sip.message import Request, Response
+from sip.refer import ReferSubscription
 from sip.registration import Registrations
 from sip.transaction import TransactionKey
 from sip.ua_core import CallTable, UserAgentConfig
@@ -139,6 +143,30 @@ class UacCore:
         if method == "INVITE" or (method == "UPDATE" and body):
             call.own_offer = key
 
+    def refer(self, call_id: str, target: str, now: float) -> None:
+        """Ask the peer of a confirmed call to call ``target`` instead (RFC 3515 §2.4.1).
+
+        Raises:
+            SipStateError: the call is not confirmed, or a transfer is already under way.
+        """
+        call = self._table.calls.get(call_id)
+        if call is None or call.dialog is None or call.state is not CallState.CONFIRMED:
+            raise SipStateError("cannot send REFER: the call is not confirmed")
+        if call.refer is not None and not call.refer.decided:
+            raise SipStateError("cannot send REFER: a transfer is already under way")
+        me = self._config.me
+        call.dialog, request = call.dialog.next_request(
+            "REFER",
+            via=self._table.via(call),
+            contact=f"<{me.contact_uri}>",
+            extra_headers=(("Refer-To", f"<{target}>"), ("Referred-By", f"<{me.from_uri}>")),
+        )
+        key = self._layer.send_request(request, call.peer, now)
+        self._in_dialog[key] = _InDialogRequest(call_id, request)
+        call.refer = ReferSubscription(
+            call_id, request.cseq().seq, notify_timeout_s=self._config.refer_notify_seconds
+        )
+
     def register(
         self, registrar_uri: str, destination: Address, now: float, *, expires: int | None = None
     ) -> str:
@@ -158,7 +186,7 @@ class UacCore:
                 self._table.events.append(registered)
             return
         if key in self._in_dialog:
-            self._on_in_dialog_response(key, self._in_dialog[key], response)
+            self._on_in_dialog_response(key, self._in_dialog[key], response, now)
             return
         call = self._table.invite_call(key)
         if call is None or key != call.invite_key:
@@ -170,10 +198,10 @@ class UacCore:
         else:
             self._on_invite_success(call, response, now)
 
-    def on_timeout(self, key: TransactionKey) -> None:
+    def on_timeout(self, key: TransactionKey, now: float) -> None:
         """Timer B or F fired for ``key``: a 408 for whatever request of ours it carried."""
         if (sent := self._in_dialog.pop(key, None)) is not None:
-            self._in_dialog_final(key, sent, 408, b"")
+            self._in_dialog_final(key, sent, 408, b"", now)
             return
         if (registered := self.registrations.on_timeout(key)) is not None:
             self._table.events.append(registered)
@@ -225,7 +253,7 @@ class UacCore:
             self._table.events.append(CallConfirmed(call.call_id, response.body))
 
     def _on_in_dialog_response(
-        self, key: TransactionKey, sent: _InDialogRequest, response: Response
+        self, key: TransactionKey, sent: _InDialogRequest, response: Response, now: float
     ) -> None:
         call = self._table.calls.get(sent.call_id)
         if response.status < 200 or call is None or call.dialog is None:
@@ -246,14 +274,19 @@ class UacCore:
             call.local_sdp = sent.request.body
             if response.body:
                 call.remote_sdp = response.body
-        self._in_dialog_final(key, sent, response.status, response.body)
+        self._in_dialog_final(key, sent, response.status, response.body, now)
 
     def _in_dialog_final(
-        self, key: TransactionKey, sent: _InDialogRequest, status: int, body: bytes
+        self, key: TransactionKey, sent: _InDialogRequest, status: int, body: bytes, now: float
     ) -> None:
         call = self._table.calls.get(sent.call_id)
         if call is not None and call.own_offer == key:
             call.own_offer = None
+        if sent.request.method == "REFER":  # the transfer's outcome, not an InDialogResponse
+            refer = call.refer if call is not None else None
+            if refer is not None and refer.refer_cseq == sent.request.cseq().seq:
+                self._table.events.extend(refer.on_response(status, now))
+            return
         self._table.events.append(InDialogResponse(sent.call_id, sent.request.method, status, body))
 
     # ----------------------------------------------------------------- helpers

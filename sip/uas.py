@@ -37,6 +37,7 @@ class UasPolicy:
         "UPDATE",
         "INFO",
         "REGISTER",
+        "NOTIFY",  # in a dialog only: progress of our REFER (RFC 3515 §2.4.5)
     )
     supported: tuple[str, ...] = SUPPORTED_EXTENSIONS
     accept: tuple[str, ...] = ("application/sdp",)

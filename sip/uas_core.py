@@ -11,8 +11,10 @@ and pyVoIP register before they call; we answer 200 echoing the Contact, or chal
 digest authentication is configured); INVITE becomes an `IncomingCall` (`CallState.OFFERED`)
 that the application rings, answers or rejects. Requests inside a dialog: ACK confirms, BYE
 ends (200), re-INVITE and UPDATE carry offers (`OfferReceived`) or refresh the session
-timer (answered with the current SDP), INFO is passed up. An in-dialog request for no known
-dialog gets 481, one with an old CSeq 500 (§12.2.2).
+timer (answered with the current SDP), INFO is passed up, NOTIFY reports on our REFER
+(`sip.refer`: 200, or 481 when no transfer of ours listens; a final 2xx sipfrag makes us
+end the call with BYE, RFC 5589 §6.1). An in-dialog request for no known dialog gets 481,
+one with an old CSeq 500 (§12.2.2).
 
 An offer from the peer while our own re-INVITE/UPDATE is pending is glare: 491 (§14.2); a
 second offer while theirs is unanswered gets 500 with Retry-After (§14.2, RFC 3311 §5.2).
@@ -40,6 +42,7 @@ from sip.dialog import Dialog
 from sip.errors import SipError
 from sip.layer import RequestReceived
 from sip.message import Request, Response, make_response
+from sip.refer import ReferState, answer_notify
 from sip.transaction import ServerInvite, TransactionKey
 from sip.ua_core import CallTable, UserAgentConfig
 from sip.uas import (
@@ -206,6 +209,8 @@ class UasCore:
             )
         elif request.method == "OPTIONS":
             self._try_respond(event.key, self._options_response(request), now)
+        elif request.method == "NOTIFY":
+            self._on_notify(call, event, now)
         else:
             allow = (("Allow", ", ".join(self._config.policy.allow)),)
             self._try_respond(event.key, make_response(request, 405, headers=allow), now)
@@ -236,6 +241,17 @@ class UasCore:
             body = call.local_sdp if request.method == "INVITE" else b""
             response = self._with_contact(make_response(request, 200, body=body), body)
             self._try_respond(event.key, response, now)
+
+    def _on_notify(self, call: Call, event: RequestReceived, now: float) -> None:
+        """A NOTIFY about our REFER: answer it, report it, and leave once it succeeded."""
+        answer = answer_notify(call.refer, event.request, now)
+        self._try_respond(event.key, make_response(event.request, answer.status), now)
+        self._table.events.extend(answer.events)
+        refer = call.refer
+        if refer is not None and refer.state is ReferState.SUCCEEDED and answer.events:
+            # RFC 5589 §6.1: the transfer worked, so the transferor ends its own dialog.
+            self._table.send_bye(call, now)
+            self._table.end(call, EndReason.TRANSFERRED)
 
     def _on_register(self, event: RequestReceived, now: float) -> None:
         request = event.request

@@ -11,16 +11,19 @@ responses and requests. It is sans-I/O like the layer below it: the shell feeds
 It is a small facade over three collaborators, split the way RFC 3261 §8 splits a UA:
 
 - `sip.uas_core.UasCore`: requests we receive (INVITE, ACK, CANCEL, BYE, re-INVITE,
-  UPDATE, INFO, OPTIONS, REGISTER as a registrar) and our responses to them;
+  UPDATE, INFO, OPTIONS, REGISTER as a registrar, NOTIFY about our REFER) and our
+  responses to them;
 - `sip.uac_core.UacCore`: requests we send (INVITE, CANCEL, re-INVITE/UPDATE/INFO,
-  REGISTER) and what their responses and timeouts mean;
+  REGISTER, REFER) and what their responses and timeouts mean;
 - `sip.ua_core.CallTable`: the calls both share, the event queue, and ending a call.
 
 The facade routes each layer event to the core that owns it and each command to the core
 for the call's state: ``hangup`` answers 480 to an unanswered INVITE of theirs (UAS),
 CANCELs an unanswered INVITE of ours (UAC), and sends BYE in a dialog either started.
-A call's maximum duration (``max_call_seconds`` from confirmation) is a deadline here,
-merged with the layer's into ``next_deadline()``.
+A call's maximum duration (``max_call_seconds`` from confirmation) and the wait for a
+transfer's final NOTIFY (`sip.refer`) are deadlines here, merged with the layer's into
+``next_deadline()``. ``refer`` starts a blind transfer; its outcome comes up as
+`TransferAccepted`, then `TransferSucceeded` (and our BYE) or `TransferFailed`.
 """
 
 from __future__ import annotations
@@ -92,14 +95,19 @@ class UserAgent:
         """Fire transaction timers and call deadlines due at ``now``."""
         self.layer.handle_timer(now)
         for call in list(self.calls.values()):
+            if call.refer is not None:
+                self._table.events.extend(call.refer.handle_timer(now))
             if call.hangup_at is not None and call.hangup_at <= now:
                 call.hangup_at = None
                 self.hangup(call.call_id, now, reason=EndReason.MAX_DURATION)
         self._drain(now)
 
     def next_deadline(self) -> float | None:
-        """The earliest of the layer's timers and the calls' maximum-duration deadlines."""
+        """The earliest of the layer's timers and the calls' own deadlines."""
         deadlines = [c.hangup_at for c in self.calls.values() if c.hangup_at is not None]
+        deadlines += [
+            d for c in self.calls.values() if c.refer and (d := c.refer.next_deadline()) is not None
+        ]
         layer_deadline = self.layer.next_deadline()
         if layer_deadline is not None:
             deadlines.append(layer_deadline)
@@ -182,6 +190,17 @@ class UserAgent:
         """
         self._uac.send_in_dialog(call_id, method, now, body=body, content_type=content_type)
 
+    def refer(self, call_id: str, target: str, now: float) -> None:
+        """Blind-transfer a confirmed call to ``target`` (a SIP URI) with REFER (RFC 3515).
+
+        Events follow: `TransferAccepted` on 202, then `TransferSucceeded` (we then send BYE
+        and the call ends as `EndReason.TRANSFERRED`) or `TransferFailed` (the call goes on).
+
+        Raises:
+            SipStateError: the call is not confirmed, or a transfer is already under way.
+        """
+        self._uac.refer(call_id, target, now)
+
     def register(
         self, registrar_uri: str, destination: Address, now: float, *, expires: int | None = None
     ) -> str:
@@ -218,7 +237,7 @@ class UserAgent:
         elif isinstance(inner, TransactionTimedOut):
             # Client and server transaction keys never compare equal (§17.1.3, §17.2.3),
             # so at most one core recognises ``event.key``.
-            self._uac.on_timeout(event.key)
+            self._uac.on_timeout(event.key, now)
             self._uas.on_timeout(event.key, now)
         elif isinstance(inner, ResponseReceived):
             self._uac.on_response(event.key, inner.response, now)
