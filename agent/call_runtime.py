@@ -102,6 +102,7 @@ _PHRASE_HINTS = {
     Expect.ADDRESS: HintKind.STREET,
     Expect.PHARMACY: HintKind.PHARMACY,
     Expect.RELATIONSHIP: HintKind.RELATIONSHIP,
+    Expect.CHOICE: HintKind.CHOICE,
 }
 
 

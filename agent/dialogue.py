@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent import amend
 from agent import understanding as nlu
 from agent.commands import BookSlot, Command, Expect, Expectation, Hangup, Listen, Transfer
 from agent.conversation import Conversation, Mode
@@ -25,6 +26,8 @@ FREE = Listen(Expectation(Expect.FREE_SPEECH, keep_audio=True))
 # The summary's answer is mostly "yes": an embedded recogniser listens for yes or no (its
 # language model heard "yes" as "you"); a cloud one transcribes a correction said instead.
 SUMMARY_ANSWER = Listen(Expectation(Expect.YES_NO))
+NUMBERS = ("one", "two", "three", "four", "five")
+ORDINALS = ("first", "second", "third", "fourth", "fifth")
 KEYPAD_HINT_AFTER = 2  # failed tries: first a plain re-prompt, then the keypad is offered
 MAX_SLOT_ATTEMPTS = 3  # answers that pick no offered slot before staff take over scheduling
 
@@ -171,6 +174,8 @@ def _keep(conv: Conversation, value: Any, now: float) -> list[Command]:
     q = conv.question()
     assert q is not None
     conv.update(q.apply(conv.record, value))
+    if amend.amending(conv):
+        return amend.after_answer(conv, now, prefix=nlu.acknowledgement(conv.cursor.index))
     conv.cursor.index += 1
     conv.cursor.attempts = 0
     return ask(conv, now, prefix=nlu.acknowledgement(conv.cursor.index))
@@ -181,6 +186,8 @@ def _retry(conv: Conversation, now: float, prefix: str | None = None) -> list[Co
     assert q is not None
     conv.cursor.attempts += 1
     conv.cursor.mode, conv.cursor.pending = Mode.ANSWER, None
+    if conv.cursor.attempts >= q.max_attempts and amend.amending(conv):
+        return amend.after_answer(conv, now, prefix="Let's leave that as it was.")
     if conv.cursor.attempts >= q.max_attempts:
         conv.cursor.index += 1
         conv.cursor.attempts = 0
@@ -203,6 +210,9 @@ def go_back(conv: Conversation, now: float) -> list[Command]:
     """
     cursor = conv.cursor
     cursor.attempts = 0
+    if amend.amending(conv):  # back from a part being amended: to the summary
+        cursor.scratch.pop("amend")
+        cursor.phase = Phase.SUMMARY
     if cursor.phase is Phase.SUMMARY:
         return read_back(conv, now, prefix="Okay.")
     if cursor.mode is not Mode.CONFIRM:
@@ -270,7 +280,12 @@ def offer_slots(conv: Conversation, now: float, prefix: str = "") -> list[Comman
         f"I have these appointments: {options}. Which one would you like? "
         "You can say the option number or press it on your keypad."
     )
-    labels = tuple(nlu.say_slot(s) for s in offered)
+    # Heard: the option number ("option two", "the second one"); the keypad works too.
+    labels = tuple(
+        phrase
+        for number, nth in list(zip(NUMBERS, ORDINALS, strict=True))[: len(offered)]
+        for phrase in (number, f"option {number}", f"the {nth} one", f"{nth} one")
+    )
     return conv.say(
         now,
         _join(prefix, offer),
@@ -347,12 +362,7 @@ def _special(
                 SUMMARY_ANSWER,
             )
         if answer is False:
-            return conv.say(
-                now,
-                "What should I correct? Tell me the field and the right "
-                "value, for example: my ZIP code is 0 2 1 3 9.",
-                Listen(Expectation(Expect.FREE_SPEECH)),
-            )
+            return amend.ask_which_part(conv, now)
         if nlu.is_done(text):
             return finish_phase(conv, now)
         return conv.say(
@@ -360,6 +370,12 @@ def _special(
             "Sorry, is everything correct? Please say yes, or tell me what to change.",
             SUMMARY_ANSWER,
         )
+    if step == "amend_which":
+        corrected = nlu.apply_correction(conv.record, text, conv.context())
+        if corrected is not None:  # "the zip code is 0 2 1 4 2": value and all
+            conv.update(corrected[0])
+            return read_back(conv, now, prefix=f"Thanks, I've updated {corrected[1]}.")
+        return amend.on_which_part(conv, text, now)
     if step == "urgent_transfer":
         if nlu.yes_no(text) is True and conv.config.transfer_target:
             said = conv.say(now, "Connecting you now.", None, remember=False, barge_in=False)

@@ -18,6 +18,7 @@ from agent.events import CallEnded, Transcript, TransferResult
 from agent.record import IntakeRecord
 from tests.agent.test_conversation import (
     CALLER_ID,
+    through_intake,
     INTAKE,
     SLOTS,
     START,
@@ -233,9 +234,10 @@ def test_blue_cross_spelled_out_loses_a_slot_to_another_caller_and_fixes_the_nam
     out = caller.say("option one")
     assert "You're booked for Monday, November 30 at 9 AM with Dr. Rivera." in spoken(out)
     out = caller.say("no")
-    assert spoken(out).startswith("What should I correct?")
-    out = caller.say("my last name is garza g a r z a")
-    assert spoken(out) == f"Thanks, I've updated your name. {CANNED_ANSWER}"
+    assert spoken(out).startswith("Which part should I change? Say name, date of birth,")
+    out = caller.say("my last name is garza g a r z a")  # the part and its value at once
+    assert spoken(out).startswith("Thanks, I've updated your name. Let me read back")
+    assert "Your name is Maria Garza." in spoken(out)
     caller.say("yes")
     assert caller.hangup == Hangup("complete")
     assert asyncio.run(caller.store.booked_slots()) == {SLOTS[0].slot_id, SLOTS[1].slot_id}
@@ -552,3 +554,36 @@ def test_urgent_caller_accepts_a_transfer_to_staff() -> None:
         complaint={"red_flag": record.urgent_reason},
         urgent_reason=record.urgent_reason,
     )
+
+
+def test_a_no_to_the_summary_asks_which_part_then_asks_that_part_again() -> None:
+    """The embedded recogniser hears only yes or no at the summary: the IVR way to amend."""
+    caller = Caller()
+    caller.start()
+    through_intake(caller)
+    out = caller.say("the first one")
+    assert "Your name is Anna Smith." in spoken(out)
+    out = caller.say("no")
+    assert spoken(out) == (
+        "Which part should I change? Say name, date of birth, phone, insurance, reason for "
+        "visit, address, ZIP code, pharmacy, or emergency contact."
+    )
+    out = caller.say("um")  # no part named: asked once more
+    assert spoken(out).startswith("Sorry. Which part should I change?")
+    out = caller.say("last name")
+    assert spoken(out).startswith("Okay. And your last name?")
+    out = caller.press("42792#")  # G A R Z A, one key per letter
+    assert spoken(out) == "I have Garza, spelled G A R Z A. Is that right?"
+    out = caller.say("yes")
+    assert "Let me read back what I have. Your name is Anna Garza." in spoken(out)
+    assert caller.record.phase_reached == "SUMMARY"  # amending did not move the phase back
+    out = caller.say("no")
+    out = caller.say("zip code")
+    assert spoken(out).startswith("Okay. And your ZIP code?")
+    confirmed(caller, "oh two one four two")
+    out = caller.say("go back")  # nothing more to amend: the summary again
+    caller.say("yes")
+    assert caller.hangup == Hangup("complete")
+    assert caller.record.demographics.last_name == "Garza"
+    assert caller.record.address.zip_code == "02142"
+    assert caller.last_saved.model_dump() == caller.record.model_dump()
