@@ -55,6 +55,7 @@ from agent.events import (
     Event,
     PlayoutDone,
     SlotBooked,
+    SlotTaken,
     SlotUnavailable,
     Transcript,
     TransferResult,
@@ -91,6 +92,8 @@ class CallServices:
     store: StateStore
     hangup: Callable[[str], None]
     transfer: Callable[[str, str], Awaitable[bool]] | None = None
+    # (call_id, slot_id) after a booking: the server tells the other calls not to offer it.
+    slot_booked: Callable[[str, str], None] | None = None
     # A live transcript for the demo: ("agent", what we say) and ("heard", what the
     # recogniser made of the caller). PHI: only ever a terminal, never a log.
     transcript: Callable[[str, str], None] | None = None
@@ -258,6 +261,10 @@ class CallSession:
             if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
                 await self._inbox.put(PlayoutDone())
 
+    def slot_taken(self, slot_id: str) -> None:
+        """Another call booked ``slot_id``."""
+        self._inbox.put_nowait(SlotTaken(slot_id))
+
     # ----------------------------------------------------------------- recognition
     async def _open_turn(self, start_frame: int) -> None:
         if self._turn is not None:
@@ -341,6 +348,8 @@ class CallSession:
                 log.info("record_saved", **command.record.safe_summary())
             elif isinstance(command, BookSlot):
                 ok = await self.services.store.book_slot(command.slot_id, self.call_id)
+                if ok and self.services.slot_booked is not None:
+                    self.services.slot_booked(self.call_id, command.slot_id)
                 event: Event = (
                     SlotBooked(command.slot_id) if ok else SlotUnavailable(command.slot_id)
                 )

@@ -56,6 +56,7 @@ from agent.events import (
     Event,
     PlayoutDone,
     SlotBooked,
+    SlotTaken,
     SlotUnavailable,
     Transcript,
     TransferResult,
@@ -211,6 +212,9 @@ class Conversation:
             return dialogue.greet(self, now)
         if isinstance(event, CallEnded):
             return self._caller_hung_up(now)
+        if isinstance(event, SlotTaken):  # news from another call; no turn is taken
+            self.cursor.scratch.setdefault("taken", set()).add(event.slot_id)
+            return []
         if self.turn is TurnState.TRANSFERRING and isinstance(
             event, Transcript | DtmfDigit | BargeIn | CallerSpeaking
         ):

@@ -37,8 +37,8 @@ def greet(conv: Conversation, now: float) -> list[Command]:
     """The opening: who we are, what happens, how to get a person; then the first question."""
     text = (
         f"Thank you for calling {conv.config.clinic_name}. I'm the automated intake "
-        "assistant. I'll ask a few questions to get you scheduled. You can say repeat, "
-        "go back, or representative at any time."
+        "assistant. I'll ask a few questions to get you scheduled. You can say go back or "
+        "representative at any time, or press star to hear a question again."
     )
     return enter_phase(conv, next_phase(Phase.GREETING, PhaseInput.DONE), now, prefix=text)
 

@@ -64,6 +64,13 @@ class SlotUnavailable:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotTaken:
+    """Another caller booked this slot: do not offer it (the offers were made at call start)."""
+
+    slot_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class TransferResult:
     """The outcome of a transfer (REFER) we asked for."""
 
@@ -81,6 +88,7 @@ Event = (
     | Transcript
     | BargeIn
     | DtmfDigit
+    | SlotTaken
     | PlayoutDone
     | SlotBooked
     | SlotUnavailable

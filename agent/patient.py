@@ -273,7 +273,9 @@ class _AgentSpeech:
                     self._own_done.set()
                 elif isinstance(event, SpeechStarted):
                     self._started.set()
-                elif isinstance(event, SpeechEnded):
+                elif isinstance(event, SpeechEnded) and self._started.is_set():
+                    # Only the end of a prompt that started after our last turn counts: the
+                    # end of one we barged in on is not the agent's next prompt ending.
                     self._finished.set()
         finally:
             drain.cancel()

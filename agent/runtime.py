@@ -138,6 +138,7 @@ class Server:
         self.store: StateStore = MemoryStore()
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
+        self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
         self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
         # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
         self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
@@ -470,6 +471,7 @@ class Server:
             caller_id=call.caller_id,
             wall_time=wall.replace(tzinfo=None),
         )
+        self._sessions[call.call_id] = session
         try:
             await session.run()
         except Exception as exc:
@@ -482,6 +484,7 @@ class Server:
             log.error("intake_failed", call_id=call.call_id, error=type(exc).__name__, where=where)
             self.hangup(call.call_id)
         finally:
+            self._sessions.pop(call.call_id, None)
             if session.turn_latencies_s:
                 log.info(
                     "turn_latency",
@@ -504,6 +507,7 @@ class Server:
                 records=records,
                 store=self.store,
                 hangup=self.hangup,
+                slot_booked=self._slot_booked,
                 transfer=self.transfer,
                 transcript=self._transcript,
             )
@@ -557,6 +561,12 @@ class Server:
         outcome = self._transfers.get(event.call_id)
         if outcome is not None and not outcome.done():
             outcome.set_result(isinstance(event, TransferSucceeded))
+
+    def _slot_booked(self, call_id: str, slot_id: str) -> None:
+        """Every other call in progress stops offering ``slot_id``."""
+        for other, session in self._sessions.items():
+            if other != call_id:
+                session.slot_taken(slot_id)
 
     def hangup(self, call_id: str) -> None:
         """End a call with BYE (the intake is over)."""

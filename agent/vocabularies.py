@@ -18,16 +18,25 @@ import yaml
 from agent.nlu.complaint import default_vocabulary
 from agent.nlu.emergency_contact import RELATIONSHIPS
 from agent.nlu.pharmacy import chains
+from agent.nlu.redflags import default_rules
 
 __all__ = ["pharmacy_phrases", "relationship_phrases", "street_names", "symptom_phrases"]
 
 
 @cache
 def symptom_phrases() -> tuple[str, ...]:
-    """Every symptom phrase, plus "<body part> pain" for each body part."""
+    """Every symptom and red-flag phrase, plus "<body part> pain" for each body part."""
     vocab = default_vocabulary()
     phrases = [phrase for phrase, _ in vocab.phrases]
     phrases += [f"{part} pain" for part, _ in vocab.body_parts]
+    # Red flags are screened on every answer: the grammar must be able to hear them.
+    phrases += [
+        phrase
+        for _, rules in default_rules().rules
+        for rule in rules
+        for group in rule
+        for phrase in group
+    ]
     return tuple(dict.fromkeys(phrases))
 
 

@@ -12,7 +12,7 @@ import pytest
 from agent.calendar import Calendar
 from agent.commands import BookSlot, Command
 from agent.errors import AgentError
-from agent.events import SlotBooked, SlotUnavailable
+from agent.events import SlotBooked, SlotTaken, SlotUnavailable
 from agent.store import MemoryStore
 from tests.agent.test_conversation import SLOTS, Caller, spoken, through_intake
 
@@ -185,3 +185,13 @@ async def test_two_conversations_choosing_the_same_slot() -> None:
     assert winner.record.appointment.slot_id == SLOTS[0].slot_id
     assert loser.record.appointment.slot_id == SLOTS[1].slot_id
     assert await store.booked_slots() == {SLOTS[0].slot_id, SLOTS[1].slot_id}
+
+
+def test_a_slot_another_call_booked_after_this_call_started_is_not_offered() -> None:
+    """The offers come from the calendar at call start; the server's news keeps them current."""
+    caller = Caller()
+    caller.start()
+    assert caller.event(SlotTaken(SLOTS[0].slot_id)) == []  # no turn is taken
+    offer = spoken(through_intake(caller))
+    assert "option 1, Monday, November 30 at 9 AM with Dr. Rivera" in offer
+    assert "Friday, November 27" not in offer  # SLOTS[0], booked by the other call
