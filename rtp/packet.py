@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Self, TypeVar
@@ -95,6 +96,8 @@ def slot_builder(cls: type[_T]) -> Callable[..., _T]:
     if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} is not a dataclass without __post_init__")
     names = [f.name for f in dataclasses.fields(cls)]
+    if not isinstance(cls.__dict__.get(names[0]), types.MemberDescriptorType):
+        return cls  # compiled by mypyc (`dsp.compiled`): the native constructor is as cheap
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = [f"def build({', '.join(names)}):", "    obj = _new(_cls)"]
     for i, name in enumerate(names):
