@@ -42,14 +42,18 @@ COMPILED_MODULES: Final = (
     "dsp.level",
     "dsp.plc",
     "dsp.vad",
+    "rtp.channel",
     "rtp.engine",
+    "rtp.frames",
     "rtp.jitter",
     "rtp.latching",
     "rtp.pacer",
+    "rtp.playout_delay",
     "rtp.packet",
     "rtp.seq",
     "rtp.session",
     "rtp.stats",
+    "rtp.tick",
 )
 PURE_PYTHON_ENV: Final = "VOICEAGENT_PURE_PYTHON"
 _ROOT: Final = Path(__file__).resolve().parent.parent
