@@ -40,6 +40,8 @@ from capacity_common import (
     server_initial_timestamp,
 )
 
+import rtp.engine
+from dsp.compiled import is_compiled, stale_modules
 from dsp.g711 import G711Law
 from rtp.latching import Address
 from rtp.session import MediaSession, SessionConfig
@@ -319,6 +321,8 @@ def main() -> int:
         loop_name = f"uvloop {uvloop.__version__}"
     result["udp_round_us"] = baseline_us
     result["loop"] = loop_name
+    result["compiled"] = is_compiled(rtp.engine)  # mypyc build in use (dsp.compiled)
+    result["stale"] = stale_modules()
     print(json.dumps(result), flush=True)
     return 0
 

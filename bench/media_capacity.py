@@ -220,6 +220,7 @@ def figures(raw: dict[str, Any]) -> dict[str, Any]:
         "events": server["events"],
         "prompts_started": server["prompts_started"],
         "loop": server["loop"],
+        "compiled": server.get("compiled", False),
         "gc": server["gc"],
     }
 
@@ -236,6 +237,7 @@ def markdown(rows: list[dict[str, Any]], command: str, caller_audio: str) -> str
         f"Command: `{command}`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; machine: {os.cpu_count()} CPUs, "
         f"{_cpu_model()}; Python {platform.python_version()}, {base['loop']}; "
+        f"media path {'compiled (mypyc)' if base['compiled'] else 'pure Python'}; "
         f"caller audio: {caller_audio}.",
         "",
         "| N calls | CPU µs per call per tick | % of a core per call | server core % "

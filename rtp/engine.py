@@ -27,17 +27,13 @@ so ``frame_index * ptime`` is the call's media time.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dsp.bargein import BargeIn, BargeInConfig, BargeInDetector, BargeInState
-from dsp.dtmf import DtmfToneDetector
-from dsp.echo import EchoGuard
-from dsp.endpoint import EndpointConfig, Endpointer, SpeechEnded, SpeechStarted
+from dsp.bargein import BargeInState
+from dsp.endpoint import SpeechEnded, SpeechStarted
 from dsp.g711 import (
     ALAW_SILENCE,
     ALAW_TO_PCM,
@@ -47,18 +43,41 @@ from dsp.g711 import (
     ULAW_TO_PCM,
     G711Law,
 )
-from dsp.plc import Concealer
-from dsp.vad import Vad, VadConfig, VadState, WebRtcScorer
+from dsp.vad import VadState
+from rtp.channel import FRAME_SAMPLES, Channel
 from rtp.dtmf import DtmfEvent, event_code
 from rtp.jitter import Frame, GapReason
 from rtp.latching import Address
-from rtp.packet import slot_builder
 from rtp.session import MediaSession
+from rtp.tick import (
+    CallerFrame,
+    Datagram,
+    DtmfDigit,
+    EngineConfig,
+    MediaEvent,
+    Payload,
+    PlayoutDone,
+    PlayoutStopped,
+    TickResult,
+    build_caller_frame,
+    build_datagram,
+)
 
-FRAME_SAMPLES = 160
+__all__ = [
+    "FRAME_SAMPLES",
+    "CallerFrame",
+    "Datagram",
+    "DtmfDigit",
+    "EngineConfig",
+    "MediaEngine",
+    "MediaEvent",
+    "Payload",
+    "PlayoutDone",
+    "PlayoutStopped",
+    "TickResult",
+]
+
 _DECODE = np.concatenate([ULAW_TO_PCM, ALAW_TO_PCM]).astype(np.int16)
-_ECHO_TAIL_FRAMES = 10  # keep feeding the echo guard 200 ms past a prompt (its max delay)
-_ECHO_SENT_FRAMES = 12  # frames that cover the echo guard's history (200 ms + taps + a frame)
 _FULL_SCALE_SQ = 32768.0**2
 _SILENT_PCM = np.zeros(FRAME_SAMPLES, dtype=np.int16)
 _SILENT_PCM.flags.writeable = False  # shared by every silent call; nobody may write to it
@@ -66,160 +85,6 @@ _SILENT_PAYLOAD = {
     G711Law.PCMU: bytes([ULAW_SILENCE]) * FRAME_SAMPLES,
     G711Law.PCMA: bytes([ALAW_SILENCE]) * FRAME_SAMPLES,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Settings of the media path."""
-
-    vad: VadConfig = field(default_factory=VadConfig)
-    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
-    bargein: BargeInConfig = field(default_factory=BargeInConfig)
-    echo_guard: bool = True
-    bargein_enabled: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfDigit:
-    """A keypad digit from the caller, by RFC 4733 event or in-band tone."""
-
-    digit: str
-    source: str  # "rfc4733" or "inband"
-
-
-@dataclass(frozen=True, slots=True)
-class PlayoutDone:
-    """Everything queued with `MediaEngine.play` has been sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlayoutStopped:
-    """Playout was cut short (barge-in or `MediaEngine.stop`); ``frames_left`` were dropped."""
-
-    frames_left: int
-    reason: str
-
-
-Payload = SpeechStarted | SpeechEnded | BargeIn | DtmfDigit | PlayoutDone | PlayoutStopped
-
-
-@dataclass(frozen=True, slots=True)
-class MediaEvent:
-    """Something the conversation layer must hear about, at ``frame_index`` of the call."""
-
-    call_id: str
-    frame_index: int
-    event: Payload
-
-
-@dataclass(frozen=True, slots=True)
-class Datagram:
-    """One packet to send for ``call_id``: RTP (``rtcp=False``) or RTCP."""
-
-    call_id: str
-    data: bytes
-    destination: Address
-    rtcp: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CallerFrame:
-    """One frame of the caller's decoded (and, where lost, concealed) audio.
-
-    ``timestamp`` is the RTP timestamp of the caller's frame that played at this tick (of
-    the frame that was due, for a concealed one): it places the frame in the caller's
-    stream, which the tick count alone does not once the jitter buffer has dropped or held
-    a frame to adapt its delay.
-    """
-
-    frame_index: int
-    pcm: NDArray[np.int16]
-    timestamp: int
-    concealed: bool = False
-
-
-# Built per call per tick: through the slots (`rtp.packet.slot_builder`), same values.
-_caller_frame = slot_builder(CallerFrame)
-_datagram = slot_builder(Datagram)
-
-
-@dataclass(slots=True)
-class TickResult:
-    """What one tick produced."""
-
-    datagrams: list[Datagram] = field(default_factory=list)
-    events: list[MediaEvent] = field(default_factory=list)
-    audio: dict[str, CallerFrame] = field(default_factory=dict)
-
-
-class _Channel:
-    """One call's state inside the engine."""
-
-    __slots__ = (
-        "bargein",
-        "call_id",
-        "concealer",
-        "dtmf",
-        "echo",
-        "echo_tail",
-        "endpointer",
-        "frame_index",
-        "history",
-        "inband",
-        "law",
-        "law_offset",
-        "media_offset",
-        "outgoing",
-        "pending",
-        "phase",
-        "scorer",
-        "sent",
-        "session",
-        "speaking",
-        "stopped",
-        "talkspurt",
-        "turn_open",
-        "vad",
-    )
-
-    def __init__(
-        self, call_id: str, session: MediaSession, law: G711Law, config: EngineConfig, phase: int
-    ) -> None:
-        self.call_id = call_id
-        self.session = session
-        self.phase = phase
-        self.law = law
-        self.law_offset = 0 if law is G711Law.PCMU else 256
-        self.vad = Vad(config.vad, scorer=_NoScorer())
-        self.scorer = WebRtcScorer(config.vad.scorer)
-        self.endpointer = Endpointer(config.endpoint)
-        self.bargein = BargeInDetector(config.bargein)
-        self.echo = EchoGuard() if config.echo_guard else None
-        self.inband = DtmfToneDetector() if session.config.telephone_event_pt is None else None
-        self.concealer = Concealer()
-        self.history: collections.deque[NDArray[np.int16]] = collections.deque(maxlen=3)
-        self.outgoing: collections.deque[NDArray[np.int16]] = collections.deque()
-        # RFC 4733 packets to send, one per tick; b"" marks a tick of plain audio (a gap).
-        self.dtmf: collections.deque[tuple[bytes, bool]] = collections.deque()
-        self.pending: list[Payload] = []  # events from calls between ticks (stop)
-        self.frame_index = 0
-        self.speaking = False
-        self.talkspurt = True
-        self.turn_open = False
-        self.stopped = False
-        self.echo_tail = 0
-        # What the echo guard was fed (its whole reach), to re-seed it after a playout slip.
-        self.sent: collections.deque[NDArray[np.int16]] = collections.deque(
-            maxlen=_ECHO_SENT_FRAMES
-        )
-        self.media_offset: int | None = None  # caller's RTP timestamp minus our frame clock
-
-
-class _NoScorer:
-    """The engine scores frames in batch and calls `Vad.advance`; `update` is never used."""
-
-    def is_speech(self, frame: NDArray[np.int16]) -> bool:
-        raise AssertionError("MediaEngine advances the VAD with batch decisions")
 
 
 class MediaEngine:
@@ -239,8 +104,8 @@ class MediaEngine:
         self.config = config or EngineConfig()
         self.phases = phases
         self.group_calls = group_calls
-        self._channels: dict[str, _Channel] = {}
-        self._groups: list[dict[str, _Channel]] = [{} for _ in range(phases)]
+        self._channels: dict[str, Channel] = {}
+        self._groups: list[dict[str, Channel]] = [{} for _ in range(phases)]
         self._gate_ms = _FULL_SCALE_SQ * 10 ** (self.config.vad.scorer.gate_dbfs / 10)
         self.on_audio: Callable[[str, NDArray[np.int16]], None] | None = None
 
@@ -250,7 +115,7 @@ class MediaEngine:
         if previous is not None:  # re-added: the new session replaces the old one
             self._groups[previous.phase].pop(call_id, None)
         phase = self._place()
-        channel = _Channel(call_id, session, law, self.config, phase)
+        channel = Channel(call_id, session, law, self.config, phase)
         self._channels[call_id] = channel
         self._groups[phase][call_id] = channel
 
@@ -386,12 +251,12 @@ class MediaEngine:
             channel.session.skip(frames)
 
     def _receive(
-        self, channels: list[_Channel], now: float, result: TickResult
-    ) -> list[tuple[_Channel, NDArray[np.int16]]]:
-        rows: list[_Channel] = []
+        self, channels: list[Channel], now: float, result: TickResult
+    ) -> list[tuple[Channel, NDArray[np.int16]]]:
+        rows: list[Channel] = []
         payloads: list[bytes] = []
         row_stamps: list[int] = []
-        gaps: list[_Channel] = []
+        gaps: list[Channel] = []
         gap_stamps: list[int] = []
         mixed_laws = False
         for channel in channels:
@@ -410,7 +275,7 @@ class MediaEngine:
             if isinstance(item, Frame) or item.reason is GapReason.LOST:
                 offset = (timestamp - channel.frame_index * FRAME_SAMPLES) & 0xFFFFFFFF
                 if offset != channel.media_offset:
-                    self._track_slip(channel, timestamp)
+                    channel.track_slip(timestamp)
             if isinstance(item, Frame) and len(item.payload) == FRAME_SAMPLES:
                 rows.append(channel)
                 payloads.append(item.payload)
@@ -419,7 +284,7 @@ class MediaEngine:
             else:
                 gaps.append(channel)  # lost, late, or an odd-sized frame: conceal
                 gap_stamps.append(timestamp)
-        out: list[tuple[_Channel, NDArray[np.int16]]] = []
+        out: list[tuple[Channel, NDArray[np.int16]]] = []
         audio = result.audio
         if rows:
             codes = np.frombuffer(b"".join(payloads), dtype=np.uint8).reshape(len(rows), -1)
@@ -434,7 +299,7 @@ class MediaEngine:
                     frame = channel.concealer.receive(frame)
                 out.append((channel, frame))
                 channel.history.append(frame)
-                audio[channel.call_id] = _caller_frame(
+                audio[channel.call_id] = build_caller_frame(
                     channel.frame_index, frame, row_stamps[i], False
                 )
         for i, channel in enumerate(gaps):
@@ -446,28 +311,13 @@ class MediaEngine:
             frame = channel.concealer.conceal(history)
             out.append((channel, frame))
             channel.history.append(frame)
-            audio[channel.call_id] = _caller_frame(channel.frame_index, frame, gap_stamps[i], True)
+            audio[channel.call_id] = build_caller_frame(
+                channel.frame_index, frame, gap_stamps[i], True
+            )
         return out
 
-    @staticmethod
-    def _track_slip(channel: _Channel, timestamp: int) -> None:
-        """Re-seed the echo guard when playout slips against our clock.
-
-        The jitter buffer drops or inserts whole frames to adapt its delay (and a resync
-        re-anchors it); each such slip moves the echo of our prompt by a frame in the
-        received stream. The guard's smoothed delay statistics would take ~20 frames to
-        follow, and every one of those frames would look like the caller talking (a false
-        barge-in). A fresh guard fed the recent sent audio finds the new delay on the next
-        frame.
-        """
-        offset = (timestamp - channel.frame_index * FRAME_SAMPLES) & 0xFFFFFFFF
-        slipped = channel.media_offset is not None and offset != channel.media_offset
-        channel.media_offset = offset
-        if slipped and channel.echo is not None and (channel.speaking or channel.echo_tail):
-            channel.echo.restart(channel.sent)
-
     def _analyse(
-        self, received: list[tuple[_Channel, NDArray[np.int16]]], result: TickResult
+        self, received: list[tuple[Channel, NDArray[np.int16]]], result: TickResult
     ) -> None:
         if not received:
             return
@@ -510,7 +360,7 @@ class MediaEngine:
                 self._check_bargein(channel, state, frame, result)
 
     def _check_bargein(
-        self, channel: _Channel, state: VadState, frame: NDArray[np.int16], result: TickResult
+        self, channel: Channel, state: VadState, frame: NDArray[np.int16], result: TickResult
     ) -> None:
         near_end = True
         if channel.speaking and channel.echo is not None and state.is_speech_frame:
@@ -527,8 +377,8 @@ class MediaEngine:
                 )
             )
 
-    def _send(self, channels: list[_Channel], now: float, result: TickResult) -> None:
-        sending: list[tuple[_Channel, Address]] = []
+    def _send(self, channels: list[Channel], now: float, result: TickResult) -> None:
+        sending: list[tuple[Channel, Address]] = []
         playing: list[int] = []  # indexes into sending of the calls that play a prompt
         frames: list[NDArray[np.int16]] = []
         for channel in channels:
@@ -568,45 +418,23 @@ class MediaEngine:
                 payload = _SILENT_PAYLOAD[channel.law]
                 channel.speaking = False
             if channel.echo is not None and (channel.speaking or channel.echo_tail):
-                self._feed_echo_guard(channel, frame, was_speaking)
+                channel.feed_echo_guard(frame, was_speaking)
             start = channel.speaking and (channel.talkspurt or not was_speaking)
             channel.talkspurt = False
             data = channel.session.send_audio(payload, start, now)
-            datagrams.append(_datagram(channel.call_id, data, destination, False))
+            datagrams.append(build_datagram(channel.call_id, data, destination, False))
             if was_speaking and not channel.speaking:
                 if not channel.stopped:
                     events.append(MediaEvent(channel.call_id, channel.frame_index, PlayoutDone()))
                 channel.stopped = False
 
     @staticmethod
-    def _send_event(
-        channel: _Channel, destination: Address, now: float, result: TickResult
-    ) -> bool:
+    def _send_event(channel: Channel, destination: Address, now: float, result: TickResult) -> bool:
         """Send this tick's RFC 4733 packet, if one is due (True when one was sent)."""
         payload, start = channel.dtmf.popleft()
         if not payload:
             return False  # a gap between digits: this tick carries audio
         data = channel.session.send_event(payload, start, now)
         channel.session.skip_frame()
-        result.datagrams.append(_datagram(channel.call_id, data, destination, False))
+        result.datagrams.append(build_datagram(channel.call_id, data, destination, False))
         return True
-
-    @staticmethod
-    def _feed_echo_guard(channel: _Channel, frame: NDArray[np.int16], was_speaking: bool) -> None:
-        """Give the echo guard a continuous reference while our audio can still echo back."""
-        echo = channel.echo
-        if echo is None:
-            return
-        if channel.speaking:
-            if not was_speaking and channel.echo_tail == 0:
-                silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-                for _ in range(_ECHO_TAIL_FRAMES):  # the line was quiet before this prompt
-                    echo.observe_sent(silence)
-                    channel.sent.append(silence)
-            echo.observe_sent(frame)
-            channel.sent.append(frame)
-            channel.echo_tail = _ECHO_TAIL_FRAMES
-        elif channel.echo_tail > 0:
-            echo.observe_sent(frame)
-            channel.sent.append(frame)
-            channel.echo_tail -= 1

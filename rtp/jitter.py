@@ -12,11 +12,11 @@ wrap). The playout position is the next extended number to play. A packet behind
 *late* (its slot already played as a gap) or a *duplicate* (the slot remembers which number
 it played); either is counted and dropped, so output never repeats or reorders a frame.
 
-*Timing.* Each packet has a transit time, arrival minus media time (RTP timestamp / clock
-rate). The jitter estimate J is RFC 3550 A.8 (J += (|D| - J)/16 on transit changes, in
-arrival order). The *base* is the lowest transit seen over the last ``base_window_s``: the
-fastest path through the network, which follows a drifting sender clock. The delay of the
-frame being played is ``now - media - base``; the target delay is
+*Timing* (`rtp.playout_delay`). Each packet has a transit time, arrival minus media time
+(RTP timestamp / clock rate). The jitter estimate J is RFC 3550 A.8 (J += (|D| - J)/16 on
+transit changes, in arrival order). The *base* is the lowest transit seen over the last
+``base_window_s``: the fastest path through the network, which follows a drifting sender
+clock. The delay of the frame being played is ``now - media - base``; the target delay is
 ``clamp(jitter_factor * J + ptime, min_delay, max_delay)``.
 
 *When a frame plays.* Playout starts when the first frame's deadline ``media + base +
@@ -54,167 +54,39 @@ never looks at the payload: route telephone-event (RFC 4733) packets elsewhere f
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from rtp.errors import RtpError
-from rtp.packet import RtpPacket, slot_builder
+from rtp.frames import (
+    Frame,
+    Gap,
+    GapReason,
+    JitterConfig,
+    JitterConfigError,
+    JitterStats,
+    build_frame,
+)
+from rtp.packet import RtpPacket
+from rtp.playout_delay import DISCONTINUITY_S, DelayEstimator
 from rtp.seq import seq_diff, ts_diff
 
-_JITTER_GAIN: Final = 1 / 16  # RFC 3550 A.8
-# J itself swings by +-50 % on uniform jitter (a 16-packet memory); the target follows a
-# slower average of it (about 2.5 s at 50 packets/s) so that it does not chase the noise.
-_TARGET_GAIN: Final = 1 / 128
-# A transit change this large is a timestamp discontinuity or an outage, not jitter: it
-# neither feeds J nor (for a packet out of order) the base.
-_DISCONTINUITY_S: Final = 1.0
+__all__ = [
+    "Frame",
+    "Gap",
+    "GapReason",
+    "JitterBuffer",
+    "JitterConfig",
+    "JitterConfigError",
+    "JitterStats",
+]
+
 # A jumped sequence number is confirmed only by a packet that follows it within this time.
 _CONFIRM_WINDOW_S: Final = 1.0
 # Packets of the stream replaced by a resync are its stragglers while the new stream was
 # heard within this time; after it, they are a new stream again.
 _STALE_S: Final = 1.0
-_BASE_SAMPLES_MAX: Final = 1024  # bounds the monotonic base deque under a flood
 _MAX_CANDIDATES: Final = 4  # jumped packets held while waiting for a confirmation
-
-
-class JitterConfigError(RtpError, ValueError):
-    """A `JitterConfig` value is out of range."""
-
-
-@dataclass(frozen=True, slots=True)
-class JitterConfig:
-    """Jitter buffer settings.
-
-    Attributes:
-        ptime_s: Frame duration, 10-60 ms; every packet must carry one frame.
-        clock_rate_hz: RTP clock rate (8000 for G.711).
-        min_delay_s: Lowest target delay.
-        max_delay_s: Highest target delay; above it frames are dropped every tick.
-        initial_delay_s: Target before the jitter estimate has data (it seeds J).
-        jitter_factor: k in ``target = k * J + ptime``. J of a uniform spread of width w is
-            w/3, so k = 4 covers the whole spread with a third to spare.
-        adapt_hold_s: How long the delay must stay a frame off target before a frame is
-            dropped or inserted.
-        base_window_s: Window of the minimum transit (longer tracks clock drift slower).
-        adaptive: False fixes the target at ``initial_delay_s`` and never drops or inserts.
-    """
-
-    ptime_s: float = 0.020
-    clock_rate_hz: int = 8000
-    min_delay_s: float = 0.020
-    max_delay_s: float = 0.300
-    initial_delay_s: float = 0.060
-    jitter_factor: float = 4.0
-    adapt_hold_s: float = 0.5
-    base_window_s: float = 2.0
-    adaptive: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0.010 <= self.ptime_s <= 0.060:
-            raise JitterConfigError("ptime_s must be between 0.010 and 0.060")
-        samples = self.ptime_s * self.clock_rate_hz
-        if self.clock_rate_hz <= 0 or abs(samples - round(samples)) > 1e-6:
-            raise JitterConfigError("ptime_s must be a whole number of samples")
-        if not 0 <= self.min_delay_s <= self.initial_delay_s <= self.max_delay_s <= 2.0:
-            raise JitterConfigError("need 0 <= min_delay <= initial_delay <= max_delay <= 2 s")
-        if self.jitter_factor <= 0 or self.adapt_hold_s < 0 or self.base_window_s <= 0:
-            raise JitterConfigError("jitter_factor, adapt_hold_s and base_window_s must be > 0")
-
-    @property
-    def samples_per_frame(self) -> int:
-        """RTP timestamp units per frame (160 for 20 ms at 8 kHz)."""
-        return round(self.ptime_s * self.clock_rate_hz)
-
-    @property
-    def ring_size(self) -> int:
-        """Ring slots: a power of two holding twice max(max_delay, 1 s) of frames."""
-        frames = 2 * max(self.max_delay_s, 1.0) / self.ptime_s
-        return 1 << max(4, int(frames - 1e-9).bit_length())
-
-
-class GapReason(Enum):
-    """Why `JitterBuffer.pop` had no frame to return."""
-
-    LOST = "lost"  # the frame never came in time; later ones are here, playout moves on
-    UNDERRUN = "underrun"  # nothing to play yet (buffer dry, or a talkspurt not yet due)
-    INSERTED = "inserted"  # a frame was here but is held one tick to raise the delay
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One frame to play.
-
-    Attributes:
-        payload: The RTP payload, untouched.
-        payload_type: RTP payload type.
-        timestamp: RTP timestamp (32-bit, as sent).
-        seq: RTP sequence number (16-bit, as sent).
-        ssrc: RTP synchronisation source.
-        marker: The marker bit (start of a talkspurt).
-    """
-
-    payload: bytes
-    payload_type: int
-    timestamp: int
-    seq: int
-    ssrc: int
-    marker: bool
-
-
-_build_frame = slot_builder(Frame)  # one per packet: through the slots, same value
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """No frame for this tick: the caller conceals (`dsp.plc.Concealer`).
-
-    Attributes:
-        timestamp: RTP timestamp of the frame that would play here. An UNDERRUN or INSERTED
-            gap does not use up its timestamp: the next frame may carry the same one.
-        reason: Why there is no frame.
-    """
-
-    timestamp: int
-    reason: GapReason
-
-
-@dataclass(frozen=True, slots=True)
-class JitterStats:
-    """A snapshot of the buffer's counters.
-
-    Attributes:
-        received: Packets pushed.
-        duplicates: Packets already buffered or played.
-        late: Packets that came after their slot played (or of a replaced stream, numbered
-            after the switch).
-        lost: Slots never filled in time (each shows as one gap).
-        reordered: Packets that came after a higher-numbered one, still in time.
-        resyncs: Epochs started (SSRC change, sequence or timestamp jump).
-        dropped: Frames discarded to cut the delay (or evicted from a full ring).
-        underruns: UNDERRUN gaps returned.
-        inserted: INSERTED gaps returned.
-        strays: Packets with a wild sequence number that no other packet confirmed.
-        current_delay_ms: Delay of the last frame played, above the base.
-        target_delay_ms: Current target.
-        jitter_ms: RFC 3550 A.8 interarrival jitter (seeded from ``initial_delay_s`` until
-            packets arrive).
-    """
-
-    received: int
-    duplicates: int
-    late: int
-    lost: int
-    reordered: int
-    resyncs: int
-    dropped: int
-    underruns: int
-    inserted: int
-    strays: int
-    current_delay_ms: float
-    target_delay_ms: float
-    jitter_ms: float
 
 
 class _Action(Enum):
@@ -293,10 +165,7 @@ class JitterBuffer:
         self._started = False
         self._last = (0, 0, 0)  # (extended seq, extended ts, raw ts) of the last frame used
         self._pending: list[_Candidate] = []  # jumped packets awaiting confirmation
-        self._base: deque[tuple[float, float]] = deque()
-        self._prev_transit: float | None = None
-        spare = self.config.initial_delay_s - self.config.ptime_s
-        self._jitter_s = self._smooth_s = max(0.0, spare) / self.config.jitter_factor
+        self._delay = DelayEstimator(self.config)
         self._over_since: float | None = None
         self._under_since: float | None = None
         self._credit = 0
@@ -320,7 +189,7 @@ class JitterBuffer:
             ahead = (packet.timestamp - ts_raw) & 0xFFFFFFFF
             arrived_s = now - self._last_arrival
             # RFC 3550 §5.1: not back in time, nor further ahead than the time that passed
-            if ahead < 0x80000000 and ahead / self._rate - arrived_s <= _DISCONTINUITY_S:
+            if ahead < 0x80000000 and ahead / self._rate - arrived_s <= DISCONTINUITY_S:
                 self._store(packet, ext + 1, ts_ext + ahead, now, boundary=False)
                 return
         self._accept(packet, now)
@@ -349,7 +218,7 @@ class JitterBuffer:
             arrived_s = now - self._last_arrival
             # RFC 3550 §5.1: the timestamp may jump ahead (silence suppressed) but not back,
             # nor further ahead than the time that passed.
-            if ts < self._ts_ref[1] or ahead_s - arrived_s > _DISCONTINUITY_S:
+            if ts < self._ts_ref[1] or ahead_s - arrived_s > DISCONTINUITY_S:
                 self._new_epoch(packet, now, remap_seq=False)
                 return
         self._store(packet, ext, ts, now, boundary=False)
@@ -414,8 +283,7 @@ class JitterBuffer:
         self._seq_ref = (packet.sequence_number, ext)
         self._ts_ref = (packet.timestamp, ts)
         self._epoch = ext
-        self._base.clear()
-        self._prev_transit = None
+        self._delay.restart()
         self._over_since = self._under_since = None
         self._store(packet, ext, ts, now, boundary=True)
 
@@ -430,7 +298,7 @@ class JitterBuffer:
                     self._n.duplicates += 1
                 else:  # its lateness is news about the network: it feeds the estimate
                     self._n.late += 1
-                    self._observe(now - ts / self.config.clock_rate_hz, now, in_order=False)
+                    self._delay.observe(now - ts / self.config.clock_rate_hz, now, in_order=False)
                 return
         if ext - self._next > self._mask:
             self._evict_before(ext - self._mask)
@@ -441,7 +309,7 @@ class JitterBuffer:
             return
         media_s = ts / self.config.clock_rate_hz
         p = packet
-        frame = _build_frame(
+        frame = build_frame(
             p.payload, p.payload_type, p.timestamp, p.sequence_number, p.ssrc, p.marker
         )
         self._ring[index] = _Entry(ext, ts, media_s, boundary, frame)
@@ -450,10 +318,10 @@ class JitterBuffer:
             self._seq_ref = (packet.sequence_number, ext)
             self._ts_ref = (packet.timestamp, ts)
             self._last_arrival = now
-            self._observe(now - media_s, now, in_order=True)
+            self._delay.observe(now - media_s, now, in_order=True)
         else:
             self._n.reordered += 1
-            self._observe(now - media_s, now, in_order=False)
+            self._delay.observe(now - media_s, now, in_order=False)
 
     def _evict_before(self, new_next: int) -> None:
         """The ring is full because nobody plays it: discard the oldest frames."""
@@ -466,23 +334,6 @@ class JitterBuffer:
         if not self._started:  # playout must start on a frame that is here
             while self._next < self._highest and self._entry(self._next) is None:
                 self._next += 1
-
-    def _observe(self, transit_s: float, now: float, *, in_order: bool) -> None:
-        """Feed the RFC 3550 A.8 jitter estimate and the minimum-transit base."""
-        prev = self._prev_transit
-        if prev is not None and abs(transit_s - prev) > _DISCONTINUITY_S:
-            if not in_order:
-                return  # a straggler from before a discontinuity: its transit means nothing
-        elif prev is not None:
-            self._jitter_s += (abs(transit_s - prev) - self._jitter_s) * _JITTER_GAIN
-            self._smooth_s += (self._jitter_s - self._smooth_s) * _TARGET_GAIN
-        self._prev_transit = transit_s
-        base = self._base
-        while base and base[-1][1] >= transit_s:
-            base.pop()
-        base.append((now, transit_s))
-        if len(base) > _BASE_SAMPLES_MAX:
-            base.popleft()
 
     # ---------------------------------------------------------------- output
 
@@ -543,29 +394,16 @@ class JitterBuffer:
         entry = self._ring[ext & self._mask]
         return entry if entry is not None and entry.seq == ext else None
 
-    def _base_s(self, now: float) -> float:
-        base = self._base
-        while len(base) > 1 and base[0][0] < now - self.config.base_window_s:
-            base.popleft()
-        return base[0][1] if base else 0.0
-
     def _deadline(self, entry: _Entry, now: float) -> float:
-        return entry.media_s + self._base_s(now) + self._target_s()
-
-    def _target_s(self) -> float:
-        cfg = self.config
-        if not cfg.adaptive:
-            return cfg.initial_delay_s
-        wanted = cfg.jitter_factor * self._smooth_s + cfg.ptime_s
-        return min(max(wanted, cfg.min_delay_s), cfg.max_delay_s)
+        return entry.media_s + self._delay.base_s(now) + self._delay.target_s()
 
     def _adapt(self, entry: _Entry, now: float, *, may_drop: bool) -> _Action:
         """Decide whether the frame that is due plays, is dropped, or waits one tick."""
         cfg = self.config
         if not cfg.adaptive or entry.seq < self._epoch:
             return _Action.PLAY  # the tail of an old epoch is timed against another base
-        delay = now - entry.media_s - self._base_s(now)
-        surplus = delay - self._target_s()
+        delay = now - entry.media_s - self._delay.base_s(now)
+        surplus = delay - self._delay.target_s()
         # whether the next frame is here (so this one may go) is looked up only when asked
         if delay > cfg.max_delay_s + cfg.ptime_s and may_drop and self._has(entry.seq + 1):
             return _Action.DROP
@@ -599,7 +437,7 @@ class JitterBuffer:
     def _play(self, entry: _Entry, now: float) -> Frame:
         self._consume(entry)
         self._credit = 0
-        self._current_s = now - entry.media_s - self._base_s(now)
+        self._current_s = now - entry.media_s - self._delay.base_s(now)
         return entry.frame
 
     # ----------------------------------------------------------------- stats
@@ -619,6 +457,6 @@ class JitterBuffer:
             inserted=n.inserted,
             strays=n.strays,
             current_delay_ms=self._current_s * 1000,
-            target_delay_ms=self._target_s() * 1000,
-            jitter_ms=self._jitter_s * 1000,
+            target_delay_ms=self._delay.target_s() * 1000,
+            jitter_ms=self._delay.jitter_s * 1000,
         )

@@ -36,7 +36,7 @@ _EPSILON_S: Final = 1e-9  # float slack, so a tick exactly on a deadline counts
 class PacedSender:
     """Deadlines for a constant-rate stream of frames; see the module docstring."""
 
-    def __init__(self, ptime: float = 0.020, *, start: float, max_burst: int = 3) -> None:
+    def __init__(self, ptime: float, *, start: float, max_burst: int = 3) -> None:
         """Create a pacer whose frame 0 is due at ``start``.
 
         Args:

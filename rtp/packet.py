@@ -95,10 +95,12 @@ def slot_builder(cls: type[_T]) -> Callable[..., _T]:
     if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} is not a dataclass without __post_init__")
     names = [f.name for f in dataclasses.fields(cls)]
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    # ``cls.__new__``: a class compiled by mypyc (`dsp.compiled`) refuses ``object.__new__``;
+    # its fields are type-checked descriptors, and its dataclass ``__init__`` is as slow.
+    namespace: dict[str, Any] = {"_new": cls.__new__, "_cls": cls}
     lines = [f"def build({', '.join(names)}):", "    obj = _new(_cls)"]
     for i, name in enumerate(names):
-        namespace[f"_set{i}"] = cls.__dict__[name].__set__  # the slot's member descriptor
+        namespace[f"_set{i}"] = cls.__dict__[name].__set__  # the slot's descriptor
         lines.append(f"    _set{i}(obj, {name})")
     lines.append("    return obj")
     exec("\n".join(lines), namespace)  # as dataclasses itself builds __init__

@@ -1,13 +1,18 @@
 """The asyncio shell of the media path: RTP/RTCP sockets, the 20 ms clock, per-call handles.
 
 `MediaRuntime` owns one `MediaEngine` and one timer. Each call gets a non-blocking UDP
-socket pair (RTP on an even port, RTCP on the next) read with ``loop.add_reader``, one
-datagram per callback (readiness is level-triggered: a queue is worked off over consecutive
-loop iterations, and other calls get their turn in between). The timer runs on absolute
-deadlines from a `PacedSender` (slot n is due at start + n*slot, so lateness never
-accumulates); a stalled loop gets a bounded burst of catch-up ticks, and the ticks it skips
-still move the calls' RTP timestamps on (RFC 3550 §5.1). Sends that the kernel refuses
-(EAGAIN) are dropped and counted, never retried.
+socket pair (RTP on an even port, RTCP on the next). RTP is read inside the tick of the
+call's phase group, just before the group's playout: one ``epoll`` set per group says which
+of its sockets hold datagrams, and each datagram keeps its kernel arrival time
+(SO_TIMESTAMPNS), so the jitter buffer and the RFC 3550 statistics see when it really came,
+not when it was read. That costs one poll per group tick instead of one event-loop callback
+per packet, and a stalled loop finds its queued packets still playable instead of
+concealing them. RTCP (a packet every few seconds) is read with ``loop.add_reader``.
+
+The timer runs on absolute deadlines from a `PacedSender` (slot n is due at start +
+n*slot, so lateness never accumulates); a stalled loop gets a bounded burst of catch-up
+ticks, and the ticks it skips still move the calls' RTP timestamps on (RFC 3550 §5.1).
+Sends that the kernel refuses (EAGAIN) are dropped and counted, never retried.
 
 *Phases.* The calls are spread over ``phases`` groups (`MediaEngine`), and the period is cut
 into as many slots: slot n ticks group ``n % phases``. Each call still sends every ptime, but
@@ -29,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -47,6 +54,10 @@ LATE_THRESHOLD_S = 0.005
 DEFAULT_PHASES = 10  # 2 ms slots at 20 ms ptime
 _LATE_CHECK_EVERY = 16  # packets between two clock reads while sending
 _MAX_AUDIO_QUEUE = 500  # 10 s of caller frames nobody reads: drop the oldest
+_MAX_READ_ROUNDS = 4  # polls per group tick: at most this many datagrams per socket
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; the socket module lacks it
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = 64
 
 
 @dataclass(slots=True)
@@ -124,6 +135,8 @@ class _Sockets:
             for sock, p in ((self.rtp, port), (self.rtcp, port + 1)):
                 sock.setblocking(False)
                 sock.bind((host, p))
+            with contextlib.suppress(OSError):  # without it, arrival is the time of reading
+                self.rtp.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         except OSError:
             self.close()
             raise
@@ -156,6 +169,9 @@ class MediaRuntime:
         self._pacer: PacedSender | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._sources: dict[tuple[str, int], Address] = {}  # one Address per peer socket
+        # per phase group: the epoll set of its RTP sockets, and what each fd belongs to
+        self._polls = [select.epoll() for _ in range(phases)]
+        self._readers: dict[int, tuple[MediaSession, socket.socket]] = {}
 
     # ----------------------------------------------------------------- calls
     def bind(self, call_id: str, rtp_port: int) -> None:
@@ -169,10 +185,13 @@ class MediaRuntime:
     def attach(self, call_id: str, session: MediaSession, law: G711Law) -> CallMedia:
         """Start the media of a call whose sockets are bound."""
         sockets = self._sockets[call_id]
+        self._unregister(sockets)  # attached again: the new session takes the sockets
         self.engine.add(call_id, session, law)
         handle = CallMedia(self, call_id)
         self._handles[call_id] = handle
-        self.loop.add_reader(sockets.rtp.fileno(), self._read_rtp, session, sockets.rtp)
+        fd = sockets.rtp.fileno()
+        self._polls[self.engine.phase_of(call_id)].register(fd, select.EPOLLIN)
+        self._readers[fd] = (session, sockets.rtp)
         self.loop.add_reader(sockets.rtcp.fileno(), self._read_rtcp, session, sockets.rtcp)
         if self._pacer is None:
             self._pacer = PacedSender(
@@ -200,9 +219,7 @@ class MediaRuntime:
         if sockets is not None:
             if bye is not None:
                 self._sendto(sockets.rtcp, bye)
-            with contextlib.suppress(ValueError, OSError):
-                self.loop.remove_reader(sockets.rtp.fileno())
-                self.loop.remove_reader(sockets.rtcp.fileno())
+            self._unregister(sockets)
             sockets.close()
         handle = self._handles.pop(call_id, None)
         if handle is not None:
@@ -217,14 +234,46 @@ class MediaRuntime:
         for call_id in list(self._sockets):
             self.detach(call_id)
 
+    def _unregister(self, sockets: _Sockets) -> None:
+        fd = sockets.rtp.fileno()
+        if self._readers.pop(fd, None) is not None:
+            for poll in self._polls:
+                with contextlib.suppress(OSError):  # registered in one of them
+                    poll.unregister(fd)
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(sockets.rtcp.fileno())
+
     # ----------------------------------------------------------------- I/O
-    # One datagram per call: the loop's readiness is level-triggered, so it calls again at
-    # once while more are queued. Draining in a loop would end every wake-up (one packet,
-    # nearly always: each peer sends every 20 ms) in a failed recvfrom and an exception.
-    def _read_rtp(self, session: MediaSession, sock: socket.socket) -> None:
-        received = self._receive(sock)
-        if received is not None:
-            session.receive_rtp(received[0], received[1], self.loop.time())
+    def _read_group(self, phase: int, now: float) -> None:
+        """Read every datagram waiting on the RTP sockets of one phase group.
+
+        Each poll round reads one datagram from each ready socket (readiness is level-
+        triggered: a socket with more queued is ready again in the next round), so the
+        reads never end in a failed ``recvmsg`` and its exception. Arrival times are the
+        kernel's receive timestamps, moved from the wall clock onto the loop's clock.
+        """
+        poll, readers, stats = self._polls[phase], self._readers, self.stats
+        wall_offset = time.time() - time.monotonic()
+        for _ in range(_MAX_READ_ROUNDS):
+            ready = poll.poll(0)
+            if not ready:
+                return
+            for fd, _ in ready:
+                reader = readers.get(fd)
+                if reader is None:
+                    continue
+                session, sock = reader
+                try:
+                    data, ancillary, _, addr = sock.recvmsg(2048, _CMSG_SPACE)
+                except OSError:  # ICMP from a peer that went away
+                    continue
+                stats.packets_received += 1
+                arrival = now
+                for _, kind, cdata in ancillary:
+                    if kind == _SO_TIMESTAMPNS and len(cdata) >= _TIMESPEC.size:
+                        seconds, nanoseconds = _TIMESPEC.unpack_from(cdata)
+                        arrival = min(now, seconds + nanoseconds * 1e-9 - wall_offset)
+                session.receive_rtp(data, self._source(addr), arrival)
 
     def _read_rtcp(self, session: MediaSession, sock: socket.socket) -> None:
         received = self._receive(sock)
@@ -237,12 +286,15 @@ class MediaRuntime:
         except OSError:  # a spurious wake-up, or ICMP from a peer that went away
             return None
         self.stats.packets_received += 1
+        return data, self._source(addr)
+
+    def _source(self, addr: tuple[str, int]) -> Address:
         source = self._sources.get(addr)
         if source is None:
             if len(self._sources) > 4096:  # bounded: peers come and go
                 self._sources.clear()
             source = self._sources[addr] = Address(addr[0], addr[1])
-        return data, source
+        return source
 
     def _slot(self, deadline: float) -> int:
         assert self._pacer is not None
@@ -271,6 +323,7 @@ class MediaRuntime:
         occupied = set(self.engine.occupied_phases())
         for slot in range(first, first + skipped):
             if slot % self.phases in occupied:
+                self._read_group(slot % self.phases, now)
                 self.engine.skip(1, slot % self.phases)
                 self.stats.skipped_frames += 1
         for slot in range(first + skipped, first + skipped + due):
@@ -283,6 +336,7 @@ class MediaRuntime:
             if lateness > LATE_THRESHOLD_S:
                 self.stats.late_ticks += 1
             self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
+            self._read_group(phase, now)
             result = self.engine.tick(now, phase)
             self._dispatch(result.datagrams, result.events, result.audio, deadline)
         self._arm()
