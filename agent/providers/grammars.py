@@ -322,8 +322,10 @@ def _phrase_rules(hints: RecognitionHints, phrases: list[str], places: list[str]
     elif kind is HintKind.RELATIONSHIP:
         top = "[ it's | that's | that would be ] [ my ] <phrase>"
     else:
-        # A menu answer: "go back" is left out, it swallowed "my zip code" (measured).
-        return _jsgf("<phrase>", rules, CHOICE_COMMANDS)
+        # A menu answer, maybe with a few words around it ("my zip code", "the second one
+        # please"); "go back" is left out, it swallowed "my zip code" (measured).
+        top = "[ the | my | it's | change the | change my ] <phrase> [ please ]"
+        return _jsgf(top, rules, CHOICE_COMMANDS)
     return _jsgf(top, rules)
 
 
