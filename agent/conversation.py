@@ -235,7 +235,7 @@ class Conversation:
             return self._on_digit(event.digit, now)
         if isinstance(event, Transcript):
             self.cursor.silences = 0
-            self._log_turn("caller", event.text, now)
+            self._log_turn("caller", event.text or "[not understood]", now)
             self._move(TurnInput.HEARD)
             return dialogue.on_answer(
                 self, event.text, event.confidence, now, keypad=False, clip=event.clip
