@@ -7,7 +7,7 @@ up as its script says, in real time, over UDP. The server runs the embedded prov
 call's stored record must then match its persona's ``expect`` block, field by field.
 
 Between them the personas cover: seven payers and self pay; dates of birth typed as
-MMDDYYYY and MMDDYY and said two ways; member IDs on the keypad; a barge-in during the
+MMDDYYYY and MMDDYY and said aloud; member IDs on the keypad; a barge-in during the
 greeting; a caller asking for a person (a callback message, no transfer target here); a
 red-flag complaint; a "no" to the summary that amends the ZIP code; two hang-ups mid-call
 that still leave persisted incomplete records.
