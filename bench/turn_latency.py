@@ -41,7 +41,6 @@ import json
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,7 @@ from turn_latency_caller import (  # noqa: E402
 
 from agent.conversation import ConversationConfig  # noqa: E402
 from dsp.endpoint import EndpointConfig  # noqa: E402
+from sip.transport import free_loopback_port  # noqa: E402
 
 REPLIES = (
     "yes",
@@ -106,23 +106,9 @@ class Server:
         return out
 
 
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((LOOPBACK, 0))
-            port = int(udp.getsockname()[1])
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            try:
-                tcp.bind((LOOPBACK, port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port on 127.0.0.1")
-
-
 @contextlib.contextmanager
 def serve(app: str, data_dir: str, log_level: str, profile: bool = False) -> Iterator[Server]:
-    port = _free_port()
+    port = free_loopback_port()
     base = 20000 + (os.getpid() * 131 + (0 if app == "intake" else 7919)) % 20000
     base -= base % 2
     launcher = [str(BENCH / "turn_latency_server.py")] if profile else ["-m", "agent.cli", "serve"]
