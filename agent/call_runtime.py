@@ -31,6 +31,7 @@ import numpy as np
 import structlog
 from numpy.typing import NDArray
 
+from agent.call_observer import CallObserver
 from agent.commands import (
     BookSlot,
     Command,
@@ -60,6 +61,7 @@ from agent.events import (
     Transcript,
     TransferResult,
 )
+from agent.metrics import STT_LATENCY, TTS_LATENCY, TURN_LATENCY
 from agent.prompts import PromptCache
 from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
 from agent.records import SqliteRecords
@@ -191,6 +193,7 @@ class CallSession:
         self.turn_latencies_s: list[float] = []
         self._speech_end_at: float | None = None
         self._clips = 0
+        self._observer = CallObserver(call_id)  # log redaction values, phase, retries
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
@@ -234,6 +237,8 @@ class CallSession:
                 await self._execute(self.conversation.handle_timer(self._now()))
                 continue
             await self._execute(self.conversation.handle(event, self._now()))
+            if isinstance(event, Transcript):  # after the conversation took its values
+                log.debug("heard", text=event.text, confidence=round(event.confidence, 2))
             if (
                 isinstance(event, CallEnded)
                 or self.conversation.turn.value == "ended"
@@ -293,6 +298,8 @@ class CallSession:
             result = await turn.stream.finish()
         finally:
             await turn.exit_stack.aclose()
+        if self._speech_end_at is not None:
+            STT_LATENCY.observe(self._now() - self._speech_end_at)
         log.debug(
             "turn_closed",
             call_id=self.call_id,
@@ -331,13 +338,18 @@ class CallSession:
 
     # ----------------------------------------------------------------- commands
     async def _execute(self, commands: list[Command]) -> None:
+        self._observer.update(self.conversation)
         for command in commands:
             if isinstance(command, Speak):
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
+                log.debug("said", text=command.text)  # redacted by agent.logs
+                synthesis_started = self._now()
                 pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
+                TTS_LATENCY.observe(self._now() - synthesis_started)
                 if self._speech_end_at is not None:
                     self.turn_latencies_s.append(self._now() - self._speech_end_at)
+                    TURN_LATENCY.observe(self.turn_latencies_s[-1])
                     self._speech_end_at = None
                 self.media.play(pcm)
             elif isinstance(command, Listen):

@@ -155,6 +155,7 @@ def _patient(args: argparse.Namespace) -> int:
                 "data_dir": args.data_dir or temp_data_dir(),
                 "log_level": "warning",
                 "clinic_name": "Maple Street Clinic",
+                "http_port": 0,  # no HTTP server for the demo
             }
         )
     except ConfigError as exc:
@@ -189,7 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"voiceagent: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_redaction)
     from agent.runtime import Server
 
     async def run() -> int:

@@ -40,7 +40,12 @@ class Settings(BaseSettings):
         "10000-20000",
         description="RTP port range LOW-HIGH; each call takes an even port and the next one.",
     )
-    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port for health and metrics.")
+    http_port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="HTTP port for health, metrics and the admin API; 0: no HTTP server.",
+    )
     public_address: str | None = Field(
         None,
         description="Address put in Contact and SDP when it differs from --sip-host "
@@ -93,7 +98,47 @@ class Settings(BaseSettings):
         None, description="YAML file of weekly appointment times (default: the demo calendar)."
     )
 
-    @field_validator("sip_host", "public_address")
+    # ---- operations (issue 6: logs, metrics, HTTP, shutdown)
+    http_host: str = Field(
+        "127.0.0.1", description="IP address for the HTTP health, metrics and admin API."
+    )
+    log_redaction: str = Field(
+        "full",
+        description="PHI redaction in logs: 'full' (a tag such as [PHONE]) or 'partial' "
+        "(the tag keeps the last two digits or a first letter).",
+    )
+    api_key: str | None = Field(
+        None, description="Key for the /api routes (X-API-Key header); unset: /api refuses all."
+    )
+    drain_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, how long active calls may go on (new INVITEs get 503) "
+        "before the agent says goodbye and hangs up.",
+    )
+    sip_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to send SIP (a JSON list); empty allows every source.",
+    )
+
+    @field_validator("log_redaction")
+    @classmethod
+    def _redaction(cls, value: str) -> str:
+        if value not in ("full", "partial"):
+            raise ValueError("must be full or partial")
+        return value
+
+    @field_validator("sip_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not a network: {network!r}") from None
+        return value
+
+    @field_validator("sip_host", "public_address", "http_host")
     @classmethod
     def _ip_literal(cls, value: str | None) -> str | None:
         if value is None:

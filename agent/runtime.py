@@ -32,10 +32,13 @@ from pathlib import Path
 import structlog
 
 from agent.calendar import DEFAULT_CALENDAR, Calendar
+from agent.call_observer import end_of_intake
 from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
 from agent.conversation import Conversation, ConversationConfig
 from agent.echo_call import run_echo
+from agent.metrics import CALLS_REJECTED, INTAKE_ERRORS, TRANSFERS
+from agent.operations import RETRY_AFTER_S, ServerOps
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
@@ -50,12 +53,14 @@ from sip.auth import DigestVerifier
 from sip.call import (
     CallConfirmed,
     CallEnded,
+    CallEvent,
     CallState,
     IncomingCall,
     InfoReceived,
     OfferReceived,
 )
 from sip.errors import SipError, SipParseError
+from sip.layer import Address as SipAddress
 from sip.layer import LayerConfig, TransactionLayer
 from sip.offer_answer import (
     Answer,
@@ -95,6 +100,7 @@ class ActiveCall:
     answer_timer: asyncio.TimerHandle | None = None  # pending delayed answer, while ringing
     channel: CallMedia | None = None
     task: asyncio.Task[None] | None = None
+    answered_at: float | None = None  # loop time of the 200 OK
 
 
 class Server:
@@ -144,6 +150,11 @@ class Server:
         self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
         self.stopped = asyncio.Event()
         self.completed_calls = 0
+        # ---- operations: metrics, health, HTTP, draining (agent/operations.py)
+        self.ops = ServerOps(self)
+        self._allowed = tuple(
+            ipaddress.ip_network(n, strict=False) for n in settings.sip_allowed_networks
+        )
 
     async def start(self) -> None:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
@@ -154,8 +165,17 @@ class Server:
             warm_up = getattr(services.stt, "warm_up", None)
             if warm_up is not None:  # load the recogniser's models before the first caller
                 await warm_up()
-        self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
+        self.endpoint = SipEndpoint(
+            self.ua,
+            on_activity=self._on_activity,
+            accept=self._source_allowed if self._allowed else None,
+        )
         await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
+        try:
+            await self.ops.start()
+        except OSError:
+            self.endpoint.close()
+            raise
         log.info(
             "listening",
             sip=f"{self.settings.sip_host}:{self.settings.sip_port}",
@@ -164,18 +184,45 @@ class Server:
         )
 
     async def run_until_stopped(self) -> None:
-        """Serve until SIGINT or SIGTERM."""
+        """Serve until SIGINT or SIGTERM, then drain the calls (`ServerOps.drain`) and stop."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.stopped.set)
+            loop.add_signal_handler(sig, self._on_signal)
         await self.stopped.wait()
+        await self.ops.drain()
         await self.aclose()
 
+    def _on_signal(self) -> None:
+        if self.stopped.is_set():
+            self.ops.cut_short()  # a second signal: stop waiting for the calls
+        self.stopped.set()
+
     async def aclose(self) -> None:
-        """Stop listening, then release the recogniser's worker processes."""
+        """Stop listening, then release the recogniser's worker processes and the stores."""
         self.close()
+        await self.ops.aclose()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+            await asyncio.to_thread(self._call_services.records.close)
+        store_close = getattr(self.store, "aclose", None)
+        if store_close is not None:  # a shared store flushes what it holds
+            await store_close()
+
+    @property
+    def call_services(self) -> CallServices | None:
+        """What the intakes share, once the first intake (or `start`) created it."""
+        return self._call_services
+
+    def intake_session(self, call_id: str) -> CallSession | None:
+        """The intake in progress on a call."""
+        return self._sessions.get(call_id)
+
+    def _source_allowed(self, source: SipAddress) -> bool:
+        try:
+            address = ipaddress.ip_address(source.host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._allowed)
 
     def close(self) -> None:
         """Stop listening."""
@@ -195,19 +242,12 @@ class Server:
     def _on_activity(self) -> None:
         now = asyncio.get_running_loop().time()
         while (event := self.ua.next_event()) is not None:
-            if isinstance(event, IncomingCall):
-                self._on_incoming(event, now)
-            elif isinstance(event, CallConfirmed):
-                self._on_confirmed(event)
-            elif isinstance(event, OfferReceived):
-                self._on_offer(event, now)
-            elif isinstance(event, CallEnded):
-                self._on_ended(event)
-            elif isinstance(event, InfoReceived):
-                log.info("info_received", call_id=event.call_id, content_type=event.content_type)
-            elif isinstance(event, TransferAccepted | TransferSucceeded | TransferFailed):
-                self._on_transfer_event(event)
+            call_id = getattr(event, "call_id", None)
+            context = {"call_id": call_id} if isinstance(call_id, str) else {}
+            with structlog.contextvars.bound_contextvars(**context):
+                self._dispatch(event, now)
         finished = self.ua.layer.finished
+        self.ops.transactions_finished(finished)
         while finished:
             tx = finished.popleft()
             log.info(
@@ -229,10 +269,30 @@ class Server:
             )
         self.ua.rejected.clear()
 
+    def _dispatch(self, event: CallEvent, now: float) -> None:
+        if isinstance(event, IncomingCall):
+            self._on_incoming(event, now)
+        elif isinstance(event, CallConfirmed):
+            self._on_confirmed(event)
+        elif isinstance(event, OfferReceived):
+            self._on_offer(event, now)
+        elif isinstance(event, CallEnded):
+            self._on_ended(event)
+        elif isinstance(event, InfoReceived):
+            log.info("info_received", call_id=event.call_id, content_type=event.content_type)
+        elif isinstance(event, TransferAccepted | TransferSucceeded | TransferFailed):
+            self._on_transfer_event(event)
+
     def _on_incoming(self, event: IncomingCall, now: float) -> None:
         bound = log.bind(call_id=event.call_id, branch=event.request.top_via().branch)
+        if self.ops.draining:  # shutting down: another instance (or a retry) takes it
+            bound.info("call_refused_draining")
+            CALLS_REJECTED.labels("draining").inc()
+            self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", str(RETRY_AFTER_S)),))
+            return
         port = self._bind_rtp(event.call_id)
         if port is None:
+            CALLS_REJECTED.labels("no_rtp_ports").inc()
             bound.warning("rtp_ports_exhausted")
             self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", "5"),))
             return
@@ -265,6 +325,7 @@ class Server:
         if not isinstance(result, Answer):
             self._release_rtp(event.call_id, port)
             status, reason = _refusal(result)
+            CALLS_REJECTED.labels("bad_sdp" if status == 400 else "codec").inc()
             bound.info("call_rejected", status=status, reason=reason)
             self.ua.reject(
                 event.call_id, status, now, headers=(("Warning", f'304 voiceagent "{reason}"'),)
@@ -296,6 +357,7 @@ class Server:
         delay = self.settings.answer_delay_seconds
         if delay <= 0:
             self.ua.answer(call.call_id, sdp, now)
+            call.answered_at = now
             log.info("call_answered", call_id=call.call_id, **fields)
             self._start_media(call)
             return
@@ -315,7 +377,8 @@ class Server:
         signalling = self.ua.calls.get(call_id)
         if signalling is None or signalling.state is not CallState.OFFERED:
             return
-        self.ua.answer(call_id, sdp, asyncio.get_running_loop().time())
+        call.answered_at = asyncio.get_running_loop().time()
+        self.ua.answer(call_id, sdp, call.answered_at)
         log.info("call_answered", call_id=call_id, **fields)
         self._start_media(call)
         if self.endpoint is not None:
@@ -357,6 +420,7 @@ class Server:
 
     def _on_ended(self, event: CallEnded) -> None:
         call = self.calls.pop(event.call_id, None)
+        self.ops.call_ended(call, event, asyncio.get_running_loop().time())
         if call is not None:
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
@@ -370,6 +434,7 @@ class Server:
         log.info(
             "call_ended", call_id=event.call_id, reason=event.reason.value, status=event.status
         )
+        self.ops.call_gone()
 
     # ----------------------------------------------------------------- media
     def _log_media_stats(self, call_id: str) -> None:
@@ -444,7 +509,8 @@ class Server:
             coro = run_echo(call.call_id, call.channel, self.prompts.get(GREETING))
         else:
             coro = self._intake(call, call.channel)
-        call.task = loop.create_task(coro)
+        with structlog.contextvars.bound_contextvars(call_id=call.call_id):
+            call.task = loop.create_task(coro)  # the task's log lines carry the call_id
 
     async def _intake(self, call: ActiveCall, media: CallMedia) -> None:
         """Run the patient intake on one call."""
@@ -482,9 +548,11 @@ class Server:
                 tb = tb.tb_next
             where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
             log.error("intake_failed", call_id=call.call_id, error=type(exc).__name__, where=where)
+            INTAKE_ERRORS.labels(type(exc).__name__).inc()
             self.hangup(call.call_id)
         finally:
             self._sessions.pop(call.call_id, None)
+            end_of_intake(call.call_id, session.conversation)
             if session.turn_latencies_s:
                 log.info(
                     "turn_latency",
@@ -549,6 +617,7 @@ class Server:
         if isinstance(event, TransferAccepted):
             log.info("transfer_accepted", call_id=event.call_id, status=event.status)
             return
+        TRANSFERS.labels("succeeded" if isinstance(event, TransferSucceeded) else "failed").inc()
         if isinstance(event, TransferSucceeded):
             log.info("transfer_succeeded", call_id=event.call_id, status=event.status)
         else:

@@ -33,6 +33,7 @@ queue), and ``play(pcm)`` / ``stop()`` for our speech.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import select
 import socket
@@ -164,6 +165,9 @@ class MediaRuntime:
         self.ptime_s = ptime_s
         self.phases = phases
         self.stats = ClockStats()
+        # Media events by type name (SpeechStarted, BargeIn, DtmfDigit...), for metrics read
+        # at scrape time: a few per turn, never per packet.
+        self.event_counts: collections.Counter[str] = collections.Counter()
         self._sockets: dict[str, _Sockets] = {}
         self._handles: dict[str, CallMedia] = {}
         self._pacer: PacedSender | None = None
@@ -369,6 +373,7 @@ class MediaRuntime:
             stats.packets_sent += 1
             stats.late_packets += late
         for event in events:
+            self.event_counts[type(event.event).__name__] += 1
             handle = self._handles.get(event.call_id)
             if handle is not None:
                 handle.frame_index = event.frame_index

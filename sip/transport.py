@@ -102,9 +102,14 @@ class SipEndpoint:
         *,
         on_activity: Callable[[], None] = lambda: None,
         loop: asyncio.AbstractEventLoop | None = None,
+        accept: Callable[[Address], bool] | None = None,
     ) -> None:
         self.core = core
         self.on_activity = on_activity
+        # An access list decided by the application (source networks): a refused message
+        # is dropped unanswered and counted, before the core sees it.
+        self.accept = accept
+        self.acl_rejected = 0
         self.loop = loop or asyncio.get_running_loop()
         self.connections: dict[tuple[str, int], asyncio.Transport] = {}
         self.framing_errors = 0
@@ -144,6 +149,9 @@ class SipEndpoint:
 
     def feed(self, data: bytes, source: Address) -> None:
         """Hand one message to the core, then flush and re-arm."""
+        if self.accept is not None and not self.accept(source):
+            self.acl_rejected += 1
+            return
         self.core.receive_datagram(data, source, self.loop.time())
         self.pump()
 
