@@ -86,6 +86,9 @@ def readiness(source: HealthSource) -> tuple[bool, list[str]]:
     return not reasons, reasons
 
 
+_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
 class _CountRequests(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
@@ -103,34 +106,33 @@ def build_app(source: HealthSource, api_key: str | None, version: str = "0.1.0")
         description="Health, Prometheus metrics and the admin API of a VoiceAgent server.",
     )
     app.add_middleware(_CountRequests)
-    key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
-    def require_key(given: Annotated[str | None, Depends(key_header)]) -> None:
+    def require_key(given: Annotated[str | None, Depends(_KEY_HEADER)]) -> None:
         if api_key is None:
             raise HTTPException(401, "the admin API is disabled: no api_key is configured")
         if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
             raise HTTPException(401, "missing or wrong X-API-Key")
 
     @app.get("/health", tags=["health"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Overall status: ok, draining or degraded (a required dependency is down)."""
         ready, reasons = readiness(source)
         status = "ok" if ready else "draining" if source.draining else "degraded"
         return {"status": status, "version": version, "active_calls": len(source.active_calls())}
 
     @app.get("/health/live", tags=["health"])
-    def live() -> dict[str, bool]:
+    async def live() -> dict[str, bool]:
         """Liveness: the process and its event loop answer."""
         return {"live": True}
 
     @app.get("/health/ready", tags=["health"], responses={503: {"description": "not ready"}})
-    def ready() -> JSONResponse:
+    async def ready() -> JSONResponse:
         """Readiness: false (503) while draining or while a required dependency is down."""
         ok, reasons = readiness(source)
         return JSONResponse({"ready": ok, "reasons": reasons}, status_code=200 if ok else 503)
 
     @app.get("/health/detailed", tags=["health"])
-    def detailed() -> JSONResponse:
+    async def detailed() -> JSONResponse:
         """Each dependency: whether it is up, whether calls need it, and a detail."""
         ok, reasons = readiness(source)
         body = {
@@ -142,12 +144,12 @@ def build_app(source: HealthSource, api_key: str | None, version: str = "0.1.0")
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["metrics"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus text exposition format."""
+    async def metrics() -> Response:
+        """Prometheus text exposition format (collected on the loop: it reads live calls)."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/calls", tags=["admin"], dependencies=[Depends(require_key)])
-    def calls() -> list[dict[str, Any]]:
+    async def calls() -> list[dict[str, Any]]:
         """Calls in progress (identifiers and state only)."""
         return [asdict(c) for c in source.active_calls()]
 

@@ -35,7 +35,18 @@ _LEVELS = {
 
 # Values this process generated (or read from its own settings): not redacted.
 SAFE_KEYS: Final = frozenset(
-    {"event", "timestamp", "level", "logger", "call_id", "branch", "phase", "sip", "rtp_ports"}
+    {
+        "event",
+        "timestamp",
+        "level",
+        "logger",
+        "call_id",
+        "branch",
+        "phase",
+        "sip",
+        "http",
+        "rtp_ports",
+    }
 )
 
 CALL_VALUES = CallValues()

@@ -53,6 +53,7 @@ class ServerProcess:
     proc: subprocess.Popen[str]
     sip_port: int
     log_lines: list[str] = field(default_factory=list)
+    http_port: int = 0  # health, metrics and admin API (a free port of its own)
 
     def events(self, name: str) -> list[dict[str, object]]:
         """Parsed JSON log lines whose ``event`` is ``name``."""
@@ -90,6 +91,10 @@ def voiceagent_serve(
 ) -> Iterator[ServerProcess]:
     """Run ``voiceagent serve`` on 127.0.0.1 until the block ends."""
     port = sip_port or free_port()
+    # Each server gets its own HTTP port: servers of concurrent test runs never collide.
+    http_port = int((env or {}).get("VOICEAGENT_HTTP_PORT", 0)) or free_port(
+        socket.SOCK_STREAM, both=False
+    )
     cmd = [
         sys.executable,
         "-m",
@@ -101,6 +106,8 @@ def voiceagent_serve(
         str(port),
         "--rtp-ports",
         free_rtp_range(),
+        "--http-port",
+        str(http_port),
         *args,
     ]
     # The SIP and media tests drive the echo app (greeting, then echo); intake tests pass
@@ -109,7 +116,7 @@ def voiceagent_serve(
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    server = ServerProcess(proc, port)
+    server = ServerProcess(proc, port, http_port=http_port)
     assert proc.stderr is not None
     stderr = proc.stderr
 
