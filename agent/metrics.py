@@ -202,6 +202,15 @@ class RuntimeCollector(Collector):
             "1 while the server drains for shutdown (new calls get 503), else 0.",
             1.0 if snap.draining else 0.0,
         )
+        up = GaugeMetricFamily(
+            "voiceagent_dependency_up",
+            "1 when a dependency is up (sip, rtp_ports, records, speech_recognizer, "
+            "state_store...), as /health/detailed reports it.",
+            labels=["dependency"],
+        )
+        for name, ok in snap.dependencies:
+            up.add_metric([name], 1.0 if ok else 0.0)
+        yield up
         # SIP
         yield counter("sip_messages_received", "SIP messages received.", sip.messages_received)
         requests = CounterMetricFamily(

@@ -230,6 +230,7 @@ class ServerOps:
             media=totals,
             jitter_max_s=jitter_max_s,
             buffer_delay_mean_s=delay_s,
+            dependencies=tuple((d.name, d.ok) for d in self.dependencies()),
         )
 
     # ----------------------------------------------------------------- health source

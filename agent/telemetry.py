@@ -135,6 +135,7 @@ class RuntimeSnapshot:
     media: MediaCounts = field(default_factory=MediaCounts)
     jitter_max_s: float = 0.0  # the largest interarrival jitter among live calls
     buffer_delay_mean_s: float = 0.0  # the jitter buffers' mean current delay, live calls
+    dependencies: tuple[tuple[str, bool], ...] = ()  # (name, up), as /health/detailed
 
 
 def media_snapshot(
