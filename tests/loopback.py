@@ -112,7 +112,14 @@ def voiceagent_serve(
     ]
     # The SIP and media tests drive the echo app (greeting, then echo); intake tests pass
     # VOICEAGENT_APP=intake explicitly.
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOICEAGENT_APP": "echo", **(env or {})}
+    # A short drain: at the end of the block, calls still up are ended within seconds.
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "VOICEAGENT_APP": "echo",
+        "VOICEAGENT_DRAIN_SECONDS": "2",
+        **(env or {}),
+    }
     proc = subprocess.Popen(
         cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
