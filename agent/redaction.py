@@ -8,7 +8,8 @@ line is written, `Redactor.redact` rewrites every string in it in two passes:
 
 1. *Patterns* for PHI no conversation has collected yet: e-mail addresses, SSNs, dates (ISO,
    numeric, month names with day numbers or ordinals), phone numbers, street addresses
-   (digits or number words, up to three words, a street suffix), alphanumeric identifiers
+   (digits or number words, up to three words, a street suffix), a city with its state
+   abbreviation ("Cambridge, MA"), alphanumeric identifiers
    with five digits or more, and any run of five digits or more, written or spoken.
 2. *This call's values.* `CallValues` keeps, per Call-ID, every value the conversation has
    collected or is confirming (names, member ID, address, phone, symptoms...). Each value is
@@ -32,6 +33,7 @@ Everything is pure: no clock, no I/O. The structlog processor lives in `agent.lo
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
@@ -59,6 +61,10 @@ _ORDINALS: Final = (
 _STREET_SUFFIXES: Final = (
     r"street|st|road|rd|avenue|ave|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl"
     r"|terrace|circle|parkway|pkwy|highway|hwy|square|sq"
+)
+_STATES: Final = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV"
+    "|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
 )
 _SEP: Final = r"[\s,.()/+-]{0,3}"  # between the digits of a number someone wrote or read out
 _RUN_SEP: Final = r"[\s,()/+-]{0,3}"  # the same without dots, so that IPv4 addresses stay
@@ -90,6 +96,10 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
             rf"\s+(?:[a-z]+\s+){{1,3}}(?:{_STREET_SUFFIXES})\b\.?",
             re.IGNORECASE,
         ),
+    ),
+    (
+        "ADDRESS",  # "Cambridge, MA": a city read back with its state
+        re.compile(rf"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+){{0,2}},? (?:{_STATES})\b"),
     ),
     ("ID", re.compile(r"\b[A-Za-z]{1,4}\d{5,}[A-Za-z0-9]*\b")),
     ("NUMBER", re.compile(rf"(?<![\w.])\d(?:{_RUN_SEP}\d){{4,}}(?![\w])")),
@@ -252,8 +262,8 @@ _NOT_CALLER_INPUT: Final = frozenset(
 def values_of(value: object) -> list[str]:
     """The strings to keep out of a call's log lines, from anything the conversation holds.
 
-    Walks strings, dates, numbers, mappings, sequences and pydantic models (as dumped),
-    skipping the record fields in ``_NOT_CALLER_INPUT``.
+    Walks strings, dates, numbers, mappings, sequences, dataclasses (an extraction's
+    value, such as a `PersonName`) and pydantic models (as dumped), skipping the record fields in ``_NOT_CALLER_INPUT``.
     """
     out: list[str] = []
     _walk(value, out)
@@ -264,6 +274,8 @@ def _walk(value: object, out: list[str]) -> None:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         value = dump()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, str):
         out.append(value)
     elif isinstance(value, date):

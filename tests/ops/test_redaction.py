@@ -157,3 +157,14 @@ def test_every_line_carries_the_bound_context_and_no_value_of_the_call(
     assert "ValueError" in str(lines[2]["exception"])  # the traceback stays, redacted
     assert lines[3]["event"] == "client said [VALUE] [PHONE]"
     assert lines[1]["nested"] == {"list": ["[PHONE]", 3]}
+
+
+def test_a_city_read_back_with_its_state_and_names_inside_extraction_values() -> None:
+    from agent.nlu.demographics import PersonName
+
+    values = CallValues()
+    values.add("c", values_of({"pending": PersonName(first="Odalys", last="Brennan")}))
+    redactor = Redactor(RedactionLevel.FULL, values)
+    assert redactor.redact_text("That's Cambridge, MA, 02139.") == "That's [ADDRESS], [NUMBER]."
+    assert redactor.redact_text("I have Odalys Brennan.", "c") == "I have [VALUE] [VALUE]."
+    assert redactor.redact_text("IL is a state; is that OK?") == "IL is a state; is that OK?"
