@@ -263,7 +263,8 @@ def values_of(value: object) -> list[str]:
     """The strings to keep out of a call's log lines, from anything the conversation holds.
 
     Walks strings, dates, numbers, mappings, sequences, dataclasses (an extraction's
-    value, such as a `PersonName`) and pydantic models (as dumped), skipping the record fields in ``_NOT_CALLER_INPUT``.
+    value, such as a `PersonName`) and pydantic models (as dumped), skipping the record
+    fields in ``_NOT_CALLER_INPUT``.
     """
     out: list[str] = []
     _walk(value, out)

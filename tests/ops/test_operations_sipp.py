@@ -10,6 +10,7 @@ outlasts the drain is ended by the server: a goodbye, then BYE.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -179,3 +180,44 @@ def test_a_call_that_outlasts_the_drain_gets_a_goodbye_and_a_bye(sipp: str, tmp_
     invite_at = run.first(sent=True, method="INVITE").at
     assert bye.at - invite_at > drain_s  # not before the drain ran out
     assert took < drain_s + 20, took
+
+
+def test_during_a_call_the_api_lists_it_without_phi_and_a_full_port_pool_is_not_ready(
+    sipp: str, tmp_path: Path
+) -> None:
+    # One RTP port pair: the call in progress takes it, so no other call could be answered.
+    low = 40000 + (os.getpid() * 14) % 10000  # even
+    with (
+        voiceagent_serve(
+            "--rtp-ports", f"{low}-{low + 1}", env={"VOICEAGENT_API_KEY": KEY}
+        ) as server,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        call = pool.submit(run_sipp, sipp, server, tmp_path, "uac", pause_ms=3000)
+        server.wait_for_event("call_confirmed", timeout=15)
+        status, body = http(server, "/api/calls", key=KEY)
+        [listed] = json.loads(body)
+        assert status == 200 and listed["state"] == "confirmed" and listed["codec"] == "PCMU"
+        assert set(listed) == {"call_id", "state", "duration_s", "phase", "codec"}
+        assert "sipp@" not in body  # nothing of the caller's From or Contact
+        status, body = http(server, "/health/ready")
+        assert (status, json.loads(body)["reasons"]) == (503, ["rtp_ports down"])
+        status, body = http(server, "/health/detailed")
+        [ports] = [d for d in json.loads(body)["dependencies"] if d["name"] == "rtp_ports"]
+        assert ports == {"name": "rtp_ports", "ok": False, "required": True, "detail": "1/1 in use"}
+        run = call.result(timeout=30)
+        assert run.returncode == 0, run.explain()
+        ended(server, run.first(sent=True, method="INVITE").call_id)
+        assert http(server, "/health/ready")[0] == 200  # the port is back
+
+
+def test_sip_from_outside_the_allowed_networks_is_dropped_and_counted() -> None:
+    env = {"VOICEAGENT_SIP_ALLOWED_NETWORKS": '["10.0.0.0/8"]'}
+    with voiceagent_serve(env=env) as server:
+        with pytest.raises(AssertionError, match="no final response"):
+            invite(server.sip_port, "acl-probe-1")
+        text = http(server, "/metrics")[1]
+        assert samples(text, "voiceagent_sip_acl_rejected_total")[""] >= 1.0
+        assert samples(text, "voiceagent_sip_messages_received_total") == {"": 0.0}
+    with voiceagent_serve(env={"VOICEAGENT_SIP_ALLOWED_NETWORKS": '["127.0.0.0/8"]'}) as server:
+        assert invite(server.sip_port, "acl-probe-2").startswith("SIP/2.0 200 ")

@@ -2,13 +2,14 @@
 
 Issue 6 acceptance. A scripted patient (``tests/personas/humana_sore_throat.yaml``, an
 invented person whose names are not among the examples the agent's own prompts give, as the
-demo patient's emergency contact is) calls ``voiceagent serve`` over real SIP and RTP on loopback, with ``log_level=debug``: the server then logs
-every prompt it says (``said``, including the read-backs of names, numbers and dates) and
-every answer it heard (``heard``). The call must produce the record the script expects (so
-the values really went through the server), the debug lines must be there and show the
-redactor at work, and no identifier of the patient may appear in any line, in any of the
-forms the redactor is meant to catch: digits with and without separators, dates written in
-several ways, names and address words in any case or spelled letter by letter.
+demo patient's emergency contact is) calls ``voiceagent serve`` over real SIP and RTP on
+loopback, with ``log_level=debug``: the server then logs every prompt it says (``said``,
+including the read-backs of names, numbers and dates) and every answer it heard (``heard``).
+The call must produce the record the script expects (so the values really went through the
+server), the debug lines must be there and show the redactor at work, and no identifier of
+the patient may appear in any line, in any of the forms the redactor is meant to catch:
+digits with and without separators, dates written in several ways, names and address words
+in any case or spelled letter by letter.
 """
 
 from __future__ import annotations
