@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.metadata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ import structlog
 
 from agent.http_api import CallInfo, Dependency, HttpServer, build_app
 from agent.metrics import (
+    BUILD_INFO,
     CALL_DURATION,
     CALLS_TOTAL,
     REGISTRY,
@@ -62,6 +64,13 @@ BYE_WAIT_S = 5.0  # then at most this long for the calls to end and the records 
 RETRY_AFTER_S = 30  # what a 503 during the drain asks callers to wait
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("voiceagent")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class ServerOps:
     """Metrics, health, HTTP and draining for one `agent.runtime.Server`."""
 
@@ -82,11 +91,18 @@ class ServerOps:
             OSError: the HTTP port cannot be bound.
         """
         REGISTRY.register(self.collector)
+        BUILD_INFO.info({"version": _version()})
         settings = self._server.settings
         if settings.http_port:
-            app = build_app(self, settings.api_key)
+            app = build_app(self, settings.api_key, _version())
             self._http = HttpServer(app, settings.http_host, settings.http_port)
-            await self._http.start()
+            try:
+                await self._http.start()
+            except OSError as exc:
+                self._http = None
+                REGISTRY.unregister(self.collector)
+                where = f"HTTP {settings.http_host}:{settings.http_port}"
+                raise OSError(exc.errno, f"{exc.strerror or exc} ({where})") from exc
             log.info("http_listening", http=f"{settings.http_host}:{self._http.port}")
 
     async def aclose(self) -> None:

@@ -178,11 +178,13 @@ class CallValues:
             forms |= value_forms(value)
         if len(forms) != before:
             self._compiled.pop(call_id, None)
+            self._compiled.pop("*", None)
 
     def forget(self, call_id: str) -> None:
         """Drop a call's values once its last line has been written."""
         self._forms.pop(call_id, None)
         self._compiled.pop(call_id, None)
+        self._compiled.pop("*", None)
 
     def __contains__(self, call_id: object) -> bool:
         return call_id in self._forms
@@ -204,8 +206,7 @@ class CallValues:
             # Longest first, so that a whole value wins over one of its words.
             alternatives = "|".join(sorted(forms, key=len, reverse=True))
             compiled = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])", re.I)
-        if key != "*":
-            self._compiled[key] = compiled
+        self._compiled[key] = compiled
         return compiled
 
 
