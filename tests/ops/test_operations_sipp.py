@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.record import IntakeStatus
+from agent.records import SqliteRecords
 from tests.loopback import LOOPBACK, ServerProcess, UdpPeer, voiceagent_serve
 from tests.sip.test_sipp import ended, run_sipp
 
@@ -221,3 +223,31 @@ def test_sip_from_outside_the_allowed_networks_is_dropped_and_counted() -> None:
         assert samples(text, "voiceagent_sip_messages_received_total") == {"": 0.0}
     with voiceagent_serve(env={"VOICEAGENT_SIP_ALLOWED_NETWORKS": '["127.0.0.0/8"]'}) as server:
         assert invite(server.sip_port, "acl-probe-2").startswith("SIP/2.0 200 ")
+
+
+def test_an_intake_cut_by_the_drain_is_saved_before_the_process_exits(
+    sipp: str, tmp_path: Path
+) -> None:
+    env = {
+        "VOICEAGENT_APP": "intake",
+        "VOICEAGENT_DATA_DIR": str(tmp_path / "data"),
+        "VOICEAGENT_DRAIN_SECONDS": "1",
+    }
+    with voiceagent_serve(env=env) as server, ThreadPoolExecutor(1) as pool:
+        call = pool.submit(run_sipp, sipp, server, tmp_path, "server_hangs_up.xml", timeout_s=60)
+        server.wait_for_event("call_answered", timeout=30)
+        server.proc.send_signal(signal.SIGTERM)
+        run = call.result(timeout=90)
+        assert run.returncode == 0, run.explain()
+        assert server.proc.wait(timeout=30) == 0
+    call_id = run.first(sent=True, method="INVITE").call_id
+    store = SqliteRecords(tmp_path / "data" / "records.sqlite3")
+    try:
+        record = store.get(call_id)
+    finally:
+        store.close()
+    assert record is not None and record.status is IntakeStatus.INCOMPLETE
+    assert record.ended_at is not None
+    assert record.transcript[0].speaker == "agent"  # the intake had begun: a greeting
+    assert server.events("drain_goodbye") and ended(server, call_id)["reason"] == "local_bye"
+    assert [r["status"] for r in server.events("record_saved")][-1] == "incomplete"
