@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     calendar_file: str | None = Field(
         None, description="YAML file of weekly appointment times (default: the demo calendar)."
     )
+    # --- call admission (agent/admission.py)
+    max_calls: int = Field(
+        0,
+        ge=0,
+        description="Answer at most this many calls at once; more are refused with 503 "
+        "(0: no fixed cap). Size it from bench/RESULTS.md for the host's cores.",
+    )
+    overload_late_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Refuse new calls (503) for 10 s when more than this share of the media "
+        "clock's ticks in the last 5 s ran over 5 ms late or were skipped.",
+    )
 
     @field_validator("sip_host", "public_address")
     @classmethod

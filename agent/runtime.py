@@ -15,6 +15,10 @@ A caller who asks for a person is transferred blind with REFER (`Server.transfer
 plays) and reports the outcome as transfer events (`sip.refer`), which resolve the awaiting
 intake's future. The UA bounds every outcome (Timer F for the REFER, then
 ``TRANSFER_NOTIFY_SECONDS`` for the final NOTIFY), and so does the wait here.
+
+A new INVITE first passes admission control (`agent.admission`): over ``max_calls``, or while
+the media clock is overloaded (sampled once a second), it gets 503 with Retry-After so the
+trunk routes the caller elsewhere instead of every call in progress hearing broken audio.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.admission import Admission, AdmissionConfig, AdmissionControl
 from agent.calendar import DEFAULT_CALENDAR, Calendar
 from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
@@ -74,6 +79,7 @@ from sip.useragent import UserAgent, UserAgentConfig
 
 log = structlog.get_logger("voiceagent")
 
+ADMISSION_SAMPLE_S = 1.0  # how often the media clock's counters reach admission control
 TRANSFER_NOTIFY_SECONDS = 30.0  # after the 202, the final NOTIFY is due within this
 
 GREETING = (
@@ -144,6 +150,10 @@ class Server:
         self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
         self.stopped = asyncio.Event()
         self.completed_calls = 0
+        self.admission = AdmissionControl(
+            AdmissionConfig(max_calls=settings.max_calls, late_share=settings.overload_late_share)
+        )
+        self._admission_timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
@@ -156,6 +166,7 @@ class Server:
                 await warm_up()
         self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
         await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
+        self._sample_media_clock()
         log.info(
             "listening",
             sip=f"{self.settings.sip_host}:{self.settings.sip_port}",
@@ -179,6 +190,9 @@ class Server:
 
     def close(self) -> None:
         """Stop listening."""
+        if self._admission_timer is not None:
+            self._admission_timer.cancel()
+            self._admission_timer = None
         for call in self.calls.values():
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
@@ -229,8 +243,27 @@ class Server:
             )
         self.ua.rejected.clear()
 
+    def _sample_media_clock(self) -> None:
+        """Feed the media clock's counters to admission control, once a second."""
+        loop = asyncio.get_running_loop()
+        if self.media is not None:
+            stats = self.media.stats
+            self.admission.observe(stats.ticks, stats.late_ticks, stats.skipped_frames, loop.time())
+        self._admission_timer = loop.call_later(ADMISSION_SAMPLE_S, self._sample_media_clock)
+
     def _on_incoming(self, event: IncomingCall, now: float) -> None:
         bound = log.bind(call_id=event.call_id, branch=event.request.top_via().branch)
+        verdict = self.admission.decide(len(self.calls), now)
+        if verdict is not Admission.ADMIT:
+            bound.warning(
+                "call_refused",
+                reason=verdict.value,
+                active_calls=len(self.calls),
+                late_share=round(self.admission.late_share(), 3),
+            )
+            retry_after = str(self.admission.config.retry_after_s)
+            self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", retry_after),))
+            return
         port = self._bind_rtp(event.call_id)
         if port is None:
             bound.warning("rtp_ports_exhausted")
