@@ -676,3 +676,57 @@ def test_responses_go_to_the_source_ip(
     via = parsed(response).top_via()
     assert via.param("received") == received
     assert via.param("rport") == (str(source.port) if rport else None)
+
+
+# ---------------------------------------------------------------------------- a lost dialog
+def response_for(request: Request, status: int, reason: str) -> bytes:
+    """A UAS's response to ``request``, built by hand (its To carries the dialog's tag)."""
+    headers = "".join(
+        f"{name}: {request.headers.get(name.lower())}\r\n"
+        for name in ("Via", "From", "To", "Call-ID", "CSeq")
+    )
+    return f"SIP/2.0 {status} {reason}\r\n{headers}Content-Length: 0\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("method", ["INFO", "INVITE"])
+def test_481_to_our_in_dialog_request_ends_the_call_without_bye(method: str) -> None:
+    """§12.2.1.2 / RFC 5057 §5.1: the peer has no such dialog; nothing is left to BYE."""
+    p = pair()
+    call_id = establish(p)
+    p.net.drop(is_(method))
+    p.uac.ua.send_in_dialog(call_id, method, p.now, body=HOLD_OFFER if method == "INVITE" else b"")
+    p.flush()
+    sent = request_of(p.net.dropped[-1])
+    gone = response_for(sent, 481, "Call/Transaction Does Not Exist")
+    p.net.inject(gone, UAS_ADDRESS, p.uac)
+    assert p.uac.of(InDialogResponse)[-1] == InDialogResponse(call_id, method, 481)
+    assert p.uac.one(CallEnded) == CallEnded(call_id, EndReason.DIALOG_GONE, 481)
+    assert not p.net.sent("BYE")
+    with pytest.raises(SipStateError):  # the call is over: nothing more can be sent in it
+        p.uac.ua.send_in_dialog(call_id, "INFO", p.now)
+
+
+def test_unanswered_in_dialog_request_ends_the_call_with_bye() -> None:
+    """Timer F fires (a 408 of our own): the dialog is ended, and the peer told with BYE."""
+    p = pair()
+    call_id = establish(p)
+    p.net.drop(is_("INFO"), times=100)
+    p.uac.ua.send_in_dialog(call_id, "INFO", p.now, body=b"Signal=1\r\n", content_type="x/y")
+    p.net.run_for(64 * T1 + 1)
+    assert p.uac.of(InDialogResponse)[-1] == InDialogResponse(call_id, "INFO", 408)
+    assert p.uac.one(CallEnded) == CallEnded(call_id, EndReason.TIMEOUT, 408)
+    bye = only(p.net.sent("BYE"))
+    assert bye.source == UAC_ADDRESS
+    assert p.uas.one(CallEnded).reason is EndReason.REMOTE_BYE
+
+
+def test_a_failed_in_dialog_request_keeps_the_call() -> None:
+    """Any other failure (here 488 to a re-INVITE) leaves the call as it was (§14.1)."""
+    p = pair()
+    call_id = establish(p)
+    p.uac.ua.send_in_dialog(call_id, "INVITE", p.now, body=HOLD_OFFER)
+    p.flush()
+    p.uas.ua.reject(call_id, 488, p.now)
+    p.flush()
+    assert p.uac.of(InDialogResponse)[-1].status == 488
+    assert not p.uac.of(CallEnded) and not p.net.sent("BYE")
