@@ -15,7 +15,8 @@ Theory of operation
   here and refreshes the remote target (§12.2.1.2). A 481 or 408 (a timeout too) to any
   re-INVITE, UPDATE or INFO we send ends the call (§12.2.1.2): after a 408 with BYE, after a
   481 without (the peer has no dialog left); a failed REFER only fails the transfer. Until
-  its answer, a re-INVITE (or an UPDATE with SDP) is our pending offer, which the UAS core uses to detect glare (§14.2).
+  its answer, a re-INVITE (or an UPDATE with SDP) is our pending offer, which the UAS core
+  uses to detect glare (§14.2).
 - ``register`` binds our Contact at a registrar (§10.2) through `Registrations`.
 - ``refer`` sends REFER in a confirmed call (RFC 3515): a blind transfer, tracked by the
   call's `ReferSubscription`, to which the REFER's final response (or Timer F, as 408) goes;

@@ -730,3 +730,25 @@ def test_a_failed_in_dialog_request_keeps_the_call() -> None:
     p.flush()
     assert p.uac.of(InDialogResponse)[-1].status == 488
     assert not p.uac.of(CallEnded) and not p.net.sent("BYE")
+
+
+@pytest.mark.parametrize(
+    ("field", "forged"),
+    [("From tag", "tag=somebody-else"), ("CSeq", "CSeq: 99 ACK")],
+)
+def test_an_ack_for_another_invite_does_not_confirm_the_call(field: str, forged: str) -> None:
+    """§13.2.2.4: only the ACK of this INVITE (From tag, CSeq number) confirms the call."""
+    p = pair(timers=SipTimers(t1=T1, t2=T2))
+    call_id = place_call(p)
+    p.net.hold(is_("ACK"))
+    p.uas.ua.answer(call_id, ANSWER, p.now)
+    p.flush()
+    ack = request_of(p.net.held[0])
+    genuine = f"tag={ack.from_().tag}" if field == "From tag" else "CSeq: 1 ACK"
+    assert genuine in bytes(ack).decode(), field
+    stray = rebranched(ack, "stray1").replace(genuine.encode(), forged.encode())
+    p.net.inject(stray, UAC_ADDRESS, p.uas)
+    assert not p.uas.of(CallConfirmed)  # still answered, still resending the 2xx
+    assert p.uas.ua.calls[call_id].state is CallState.ANSWERED
+    p.net.release()  # the real ACK
+    assert p.uas.one(CallConfirmed).call_id == call_id
