@@ -92,9 +92,11 @@ class RedisStore:
         ttl_seconds: int,
         sealer: Sealer,
         client: Redis | None = None,
+        queue_limit: int = QUEUE_LIMIT,
     ) -> None:
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+        self.queue_limit = queue_limit
         self._sealer = sealer
         self._redis = client or Redis.from_url(
             url,
@@ -342,7 +344,7 @@ class RedisStore:
     def _enqueue(self, write: _Write) -> None:
         self._queue.pop(write.key, None)  # a newer value goes to the back
         self._queue[write.key] = write
-        while len(self._queue) > QUEUE_LIMIT:
+        while len(self._queue) > self.queue_limit:
             self._queue.popitem(last=False)
             STATE_WRITEBACK_DROPPED.inc()
         STATE_WRITEBACK_DEPTH.set(len(self._queue))
@@ -350,7 +352,7 @@ class RedisStore:
 
     def _lost(self, exc: BaseException) -> None:
         self._failures += 1
-        if self.connected:
+        if self.connected or self._failures == 1:  # once per outage
             log.warning("redis_unavailable", error=type(exc).__name__, queued=len(self._queue))
         self.connected = False
         REDIS_CONNECTED.set(0)
