@@ -174,7 +174,8 @@ class Inbox:
                 (
                     str(envelope.mail_from),
                     list(envelope.rcpt_tos),
-                    session.ssl is not None,
+                    server.transport is not None
+                    and server.transport.get_extra_info("ssl_object") is not None,
                 )
             )
         return "250 OK"
@@ -201,7 +202,7 @@ def _authenticator(
         and auth_data.login == SMTP_USER.encode()
         and auth_data.password == SMTP_PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
 
 class SmtpPeer:
@@ -226,6 +227,8 @@ class SmtpPeer:
         }
         if self.implicit:
             kwargs["ssl_context"] = context
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; here every byte is TLS already.
+            kwargs["auth_require_tls"] = False
         else:
             kwargs["tls_context"] = context
             kwargs["require_starttls"] = True
