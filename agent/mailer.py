@@ -107,6 +107,8 @@ class Mailer:
     async def run(self) -> None:
         """Send until cancelled."""
         await self._send_pending(everything=True)
+        unsent = await asyncio.to_thread(self.records.outbox_depth)
+        log.info("outbox_started", unsent=unsent)
         while True:
             await self._send_pending(everything=False)
             next_at = await asyncio.to_thread(self.records.outbox_next_attempt)
