@@ -131,6 +131,7 @@ async def test_redis_killed_mid_call_the_call_completes_and_state_is_written_bac
             call = asyncio.create_task(_patient(persona, server).run(timeout_s=CALL_TIMEOUT_S))
             # Under way: the insurance is done, the complaint phase begins.
             await _saved_in(server, "CHIEF_COMPLAINT", within_s=90)
+            call_id = str(server.events("record_saved")[-1]["call_id"])
             redis_server.kill()
             saved_before = len(server.events("record_saved"))
             await _event(server, "redis_unavailable", within_s=10)
@@ -140,11 +141,18 @@ async def test_redis_killed_mid_call_the_call_completes_and_state_is_written_bac
             redis_server.start()  # empty: it kept nothing on disk
             back = await _event(server, "redis_reconnected", within_s=15)
             assert int(str(back[0]["replaying"])) >= 1
+            name = f"maple:call:{call_id}"
+            async with asyncio.timeout(5):  # the snapshot saved during the outage, written back
+                while (written := await raw.get(name)) is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            body = json.loads(Sealer([key]).open(written, name[6:].encode()))
+            assert body["phase"] == "DEMOGRAPHICS"
+            assert body["record"]["complaint"]["symptoms"] == ["rash"]
             result = await call
             assert result.answered and not call.cancelled()
             sent = await _event(server, "email_sent", within_s=30)
-            # Written back: the call's final snapshot (the write-back, or a later write).
-            name = f"maple:call:{result.call_id}"
+            # After the call, its final snapshot (written the ordinary way).
+            assert result.call_id == call_id
 
             async def final_snapshot() -> bytes:
                 while True:
