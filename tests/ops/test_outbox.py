@@ -6,6 +6,7 @@ after the server's 250; a sender started later (a restart) sends what is left, o
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -232,19 +233,22 @@ async def test_smtp_down_then_up_is_sent_by_the_next_attempt_exactly_once(
 
 @pytest.mark.peer
 @pytest.mark.parametrize(
-    ("changes", "reason"),
-    [({"password": "wrong"}, "auth"), ({"ca_file": None}, "tls")],
+    ("password", "ca_file", "reason"),
+    [("wrong", True, "auth"), (SMTP_PASSWORD, False, "tls")],
     ids=["bad-password", "untrusted-certificate"],
 )
 async def test_a_refused_login_or_an_untrusted_certificate_is_retried_not_lost(
-    tmp_path: Path, smtp: SmtpPeer, inbox: Inbox, changes: dict[str, object], reason: str
+    tmp_path: Path, smtp: SmtpPeer, inbox: Inbox, password: str, ca_file: bool, reason: str
 ) -> None:
     store = SqliteRecords(tmp_path / "r.sqlite3", outbox=True)
     store.save(_record())
     failures = (
         REGISTRY.get_sample_value("voiceagent_email_failures_total", {"reason": reason}) or 0.0
     )
-    assert not await Mailer(store, _config(smtp, **changes)).flush(10.0)
+    config = dataclasses.replace(
+        _config(smtp), password=password, ca_file=str(smtp.tls.cert) if ca_file else None
+    )
+    assert not await Mailer(store, config).flush(10.0)
     assert inbox.messages == []
     assert store.outbox_status("c0ffee@127.0.0.1") == (1, None)
     assert (

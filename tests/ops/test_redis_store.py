@@ -54,9 +54,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-def _store(server: RedisServer, keys: list[bytes] | None = None, **kw: int) -> RedisStore:
+def _store(
+    server: RedisServer, keys: list[bytes] | None = None, queue_limit: int = 10_000
+) -> RedisStore:
     return RedisStore(
-        server.url, prefix=PREFIX, ttl_seconds=600, sealer=Sealer(keys or [KEY]), **kw
+        server.url,
+        prefix=PREFIX,
+        ttl_seconds=600,
+        sealer=Sealer(keys or [KEY]),
+        queue_limit=queue_limit,
     )
 
 
@@ -130,7 +136,7 @@ async def test_snapshots_are_sealed_in_redis_and_another_instance_reads_them(
 
         await _until(written)
         stored = await raw.get(PREFIX + "call:call-7")
-        assert stored is not None
+        assert isinstance(stored, bytes)
         for value in PHI:
             assert value not in stored, value
         assert 0 < await raw.ttl(PREFIX + "call:call-7") <= 600
@@ -198,7 +204,7 @@ async def test_when_redis_dies_calls_run_on_local_state_and_it_is_written_back(
         assert await raw.get(PREFIX + "slot:before") == b"call-1"
         assert await raw.get(PREFIX + "slot:during") == b"call-1"
         stored = await raw.get(PREFIX + "call:call-1")
-        assert stored is not None and all(v not in stored for v in PHI)
+        assert isinstance(stored, bytes) and all(v not in stored for v in PHI)
         body = json.loads(Sealer([KEY]).open(stored, b"call:call-1"))
         assert body["phase"] == "ADDRESS"
         assert body["record"]["insurance"]["member_id"] == "W123456789"
