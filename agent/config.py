@@ -137,6 +137,13 @@ class Settings(BaseSettings):
             raise ValueError("must be starttls, implicit or none")
         return value
 
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
     @field_validator("state_keys")
     @classmethod
     def _state_keys(cls, value: list[str], info: ValidationInfo) -> list[str]:

@@ -106,12 +106,18 @@ class Mailer:
 
     async def run(self) -> None:
         """Send until cancelled."""
-        await self._send_pending(everything=True)
-        unsent = await asyncio.to_thread(self.records.outbox_depth)
-        log.info("outbox_started", unsent=unsent)
+        starting = True
         while True:
-            await self._send_pending(everything=False)
-            next_at = await asyncio.to_thread(self.records.outbox_next_attempt)
+            try:
+                await self._send_pending(everything=starting)
+                if starting:
+                    unsent = await asyncio.to_thread(self.records.outbox_depth)
+                    log.info("outbox_started", unsent=unsent)
+                    starting = False
+                next_at = await asyncio.to_thread(self.records.outbox_next_attempt)
+            except Exception as exc:  # the database itself failed: the sender must live on
+                log.error("outbox_error", error=type(exc).__name__)
+                next_at = time.time() + POLL_S
             wait_s = POLL_S if next_at is None else min(POLL_S, max(0.0, next_at - time.time()))
             try:
                 async with asyncio.timeout(wait_s):

@@ -40,7 +40,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from agent.metrics import (
     REDIS_CONNECTED,
@@ -283,6 +283,11 @@ class RedisStore:
                     await self._write_booking(write)
                 else:
                     await self._redis.set(self._k(key), write.value, ex=self.ttl_seconds)
+        except ResponseError as exc:
+            # Redis answered but refused (out of memory, a key of another type): retrying
+            # would refuse again, so this write is dropped rather than block the queue.
+            log.warning("state_write_refused", key=key, error=type(exc).__name__)
+            self._count("writeback", "error", started)
         except _UNAVAILABLE as exc:
             self._lost(exc)
             self._count("writeback", "error", started)

@@ -63,6 +63,8 @@ def test_keys_are_checked_when_the_settings_load() -> None:
         load_settings({"state_keys": ["not base64!"]})
     with pytest.raises(ConfigError, match="smtp_tls"):
         load_settings({"smtp_tls": "ssl"})
+    with pytest.raises(ConfigError, match="smtp_ca_file.*is not a file"):
+        load_settings({"smtp_ca_file": "/nonexistent/ca.pem"})
     ok = load_settings(
         {"redis_url": "redis://127.0.0.1:6390/0", "state_keys": [base64.b64encode(NEW).decode()]}
     )
