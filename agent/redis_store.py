@@ -34,6 +34,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -70,13 +71,19 @@ _RELEASE = (
 _UNAVAILABLE = (RedisError, OSError, TimeoutError)
 
 
+class _Op(Enum):
+    SET = "set"  # a snapshot
+    BOOK = "book"  # SET NX
+    RELEASE = "release"  # compare-and-delete
+
+
 @dataclass(frozen=True, slots=True)
 class _Write:
-    """One queued write: a snapshot (SET) or a booking (SET NX)."""
+    """One queued write."""
 
     key: str  # logical key, without the prefix
     value: bytes
-    exclusive: bool  # SET NX: a slot booking
+    op: _Op
 
 
 class RedisStore:
@@ -144,7 +151,7 @@ class RedisStore:
             self._mine[slot_id] = call_id
             self._booked_at[slot_id] = time.monotonic()
             self._seen.add(slot_id)
-            self._enqueue(_Write(key, call_id.encode(), exclusive=True))
+            self._enqueue(_Write(key, call_id.encode(), _Op.BOOK))
         self._count("book_slot", "local", started)
         return ok
 
@@ -171,20 +178,23 @@ class RedisStore:
     async def release_slot(self, slot_id: str, call_id: str) -> None:
         """Compare-and-delete in Redis; locally at once."""
         started = time.perf_counter()
+        key = f"slot:{slot_id}"
         if self._mine.get(slot_id) == call_id:
             del self._mine[slot_id]
             self._booked_at.pop(slot_id, None)
             self._seen.discard(slot_id)
-            self._queue.pop(f"slot:{slot_id}", None)
-        result = "local"
         if self.connected:
             try:
                 async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                    await self._redis.eval(_RELEASE, 1, self._k(f"slot:{slot_id}"), call_id)
-                result = "ok"
+                    await self._redis.eval(_RELEASE, 1, self._k(key), call_id)
+                self._queue.pop(key, None)
+                self._count("release_slot", "ok", started)
+                return
             except _UNAVAILABLE as exc:
                 self._lost(exc)
-        self._count("release_slot", result, started)
+        # Replaces a queued booking; deletes one that reached Redis before the outage.
+        self._enqueue(_Write(key, call_id.encode(), _Op.RELEASE))
+        self._count("release_slot", "local", started)
 
     async def save_call(self, snapshot: CallSnapshot) -> None:
         """Keep it locally and queue the sealed write (the call never waits for Redis)."""
@@ -279,8 +289,10 @@ class RedisStore:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(OPERATION_TIMEOUT_S):
-                if write.exclusive:
+                if write.op is _Op.BOOK:
                     await self._write_booking(write)
+                elif write.op is _Op.RELEASE:
+                    await self._redis.eval(_RELEASE, 1, self._k(key), write.value)
                 else:
                     await self._redis.set(self._k(key), write.value, ex=self.ttl_seconds)
         except ResponseError as exc:
@@ -334,7 +346,7 @@ class RedisStore:
         key = f"call:{snapshot.call_id}"
         body = {"phase": snapshot.phase, "record": snapshot.record.model_dump(mode="json")}
         plain = _json(body)
-        return _Write(key, self._sealer.seal(plain, key.encode()), exclusive=False)
+        return _Write(key, self._sealer.seal(plain, key.encode()), _Op.SET)
 
     def open_snapshot(self, key: str, sealed: bytes) -> CallSnapshot | None:
         """Decrypt a stored snapshot (None, logged, when no configured key opens it)."""
@@ -374,7 +386,7 @@ class RedisStore:
                     self._enqueue(self._sealed(snapshot))
             for slot_id, call_id in self._mine.items():
                 if f"slot:{slot_id}" not in self._queue:
-                    self._enqueue(_Write(f"slot:{slot_id}", call_id.encode(), exclusive=True))
+                    self._enqueue(_Write(f"slot:{slot_id}", call_id.encode(), _Op.BOOK))
             log.info("redis_reconnected", replaying=len(self._queue))
 
     def _count(self, operation: str, result: str, started: float) -> None:

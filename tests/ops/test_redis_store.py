@@ -189,6 +189,8 @@ async def test_when_redis_dies_calls_run_on_local_state_and_it_is_written_back(
             await store.save_call(CallSnapshot("call-1", "ADDRESS", _record("call-1")))
             assert await store.book_slot("during", "call-1")
             assert not await store.book_slot("during", "call-2")  # still one holder here
+            assert await store.book_slot("given-back", "call-1")
+            await store.release_slot("given-back", "call-1")  # replaces the queued booking
             assert {"before", "during"} <= await store.booked_slots()
         assert not store.connected
         snapshot = await store.load_call("call-1")
@@ -203,6 +205,7 @@ async def test_when_redis_dies_calls_run_on_local_state_and_it_is_written_back(
         await _until(written_back)
         assert await raw.get(PREFIX + "slot:before") == b"call-1"
         assert await raw.get(PREFIX + "slot:during") == b"call-1"
+        assert await raw.exists(PREFIX + "slot:given-back") == 0
         stored = await raw.get(PREFIX + "call:call-1")
         assert isinstance(stored, bytes) and all(v not in stored for v in PHI)
         body = json.loads(Sealer([KEY]).open(stored, b"call:call-1"))
