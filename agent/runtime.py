@@ -41,10 +41,13 @@ from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
 from agent.conversation import Conversation, ConversationConfig
 from agent.echo_call import run_echo
+from agent.mailer import Mailer, SmtpConfig
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
 from agent.records import SqliteRecords
+from agent.redis_store import RedisStore
+from agent.sealing import Sealer
 from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
 from rtp.latching import Address as MediaAddress
@@ -141,7 +144,9 @@ class Server:
         self.endpoint: SipEndpoint | None = None
         self.media: MediaRuntime | None = None
         self.prompts = PromptCache()
-        self.store: StateStore = MemoryStore()
+        self.store: StateStore = _state_store(settings)
+        self.mailer: Mailer | None = None  # with smtp_host and email_to, once started
+        self._ops_tasks: list[asyncio.Task[None]] = []  # the state writer, the mail sender
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
         self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
@@ -159,11 +164,20 @@ class Server:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
         self.media = MediaRuntime(self.settings.sip_host)
         await asyncio.to_thread(self.prompts.get, GREETING)  # synthesize before the first call
+        # ---- shared state and the email outbox (issue 6 items 1-2)
+        loop = asyncio.get_running_loop()
+        if isinstance(self.store, RedisStore):
+            await self.store.connect()  # bounded; calls run on local state until it answers
+            self._ops_tasks.append(loop.create_task(self.store.run()))
         if self.settings.app == "intake":
             services = await self._services()
             warm_up = getattr(services.stt, "warm_up", None)
             if warm_up is not None:  # load the recogniser's models before the first caller
                 await warm_up()
+            smtp = SmtpConfig.from_settings(self.settings)
+            if smtp is not None:
+                self.mailer = Mailer(services.records, smtp)
+                self._ops_tasks.append(loop.create_task(self.mailer.run()))
         self.endpoint = SipEndpoint(self.ua, on_activity=self._on_activity)
         await self.endpoint.start(self.settings.sip_host, self.settings.sip_port)
         self._sample_media_clock()
@@ -187,6 +201,19 @@ class Server:
         self.close()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+        await self._close_state_and_outbox()
+
+    async def _close_state_and_outbox(self, flush_s: float = 5.0) -> None:
+        """Write back queued state and try the outbox once (bounded), then stop both tasks."""
+        if isinstance(self.store, RedisStore):
+            await self.store.flush(flush_s)
+        if self.mailer is not None:
+            await self.mailer.flush(flush_s)
+        for task in self._ops_tasks:
+            task.cancel()
+        await asyncio.gather(*self._ops_tasks, return_exceptions=True)
+        if isinstance(self.store, RedisStore):
+            await self.store.aclose()
 
     def close(self) -> None:
         """Stop listening."""
@@ -518,6 +545,7 @@ class Server:
             self.hangup(call.call_id)
         finally:
             self._sessions.pop(call.call_id, None)
+            await services.store.end_call(call.call_id)
             if session.turn_latencies_s:
                 log.info(
                     "turn_latency",
@@ -531,7 +559,11 @@ class Server:
     async def _services(self) -> CallServices:
         if self._call_services is None:
             records = await asyncio.to_thread(
-                SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3"
+                lambda: SqliteRecords(
+                    Path(self.settings.data_dir) / "records.sqlite3",
+                    outbox=SmtpConfig.from_settings(self.settings) is not None,
+                    on_outbox=self._outbox_wake,
+                )
             )
             stt = make_embedded_stt()
             self._call_services = CallServices(
@@ -614,6 +646,23 @@ class Server:
         except SipParseError as exc:
             return exc
         return negotiate(description, media)
+
+    def _outbox_wake(self) -> None:
+        """An intake's email was queued (called from the records store's worker thread)."""
+        if self.mailer is not None:
+            self.mailer.wake()
+
+
+def _state_store(settings: Settings) -> StateStore:
+    """Redis when a URL is configured (PHI sealed with the configured keys), else memory."""
+    if settings.redis_url is None:
+        return MemoryStore()
+    return RedisStore(
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        ttl_seconds=settings.state_ttl_seconds,
+        sealer=Sealer.from_base64(settings.state_keys),
+    )
 
 
 def _caller_id(event: IncomingCall) -> str | None:
