@@ -65,7 +65,7 @@ from agent.metrics import STT_LATENCY, TTS_LATENCY, TURN_LATENCY
 from agent.prompts import PromptCache
 from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
 from agent.records import SqliteRecords
-from agent.store import StateStore
+from agent.store import CallSnapshot, StateStore
 from dsp.bargein import BargeIn
 from dsp.endpoint import SpeechEnded, SpeechStarted
 from rtp.engine import CallerFrame, PlayoutStopped
@@ -359,6 +359,9 @@ class CallSession:
             elif isinstance(command, SaveRecord):
                 await asyncio.to_thread(self.services.records.save, command.record)
                 log.info("record_saved", **command.record.safe_summary())
+                # The shared snapshot: queued, never waited for (Redis may be away).
+                snapshot = CallSnapshot(self.call_id, self.conversation.phase.value, command.record)
+                await self.services.store.save_call(snapshot)
             elif isinstance(command, BookSlot):
                 ok = await self.services.store.book_slot(command.slot_id, self.call_id)
                 if ok and self.services.slot_booked is not None:

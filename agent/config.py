@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -97,6 +97,82 @@ class Settings(BaseSettings):
     calendar_file: str | None = Field(
         None, description="YAML file of weekly appointment times (default: the demo calendar)."
     )
+    # --- call admission (agent/admission.py)
+    max_calls: int = Field(
+        0,
+        ge=0,
+        description="Answer at most this many calls at once; more are refused with 503 "
+        "(0: no fixed cap). Size it from bench/RESULTS.md for the host's cores.",
+    )
+    overload_late_share: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Refuse new calls (503) for 10 s when more than this share of the media "
+        "clock's ticks in the last 5 s ran over 5 ms late or were skipped.",
+    )
+
+    # ----------------------------------------------------------------- state and email
+    # (issue 6 items 1-2: agent/redis_store.py, agent/sealing.py, agent/mailer.py)
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (redis://127.0.0.1:6379/0) for call state shared across "
+        "instances; without it state is kept in memory.",
+    )
+    redis_prefix: str = Field("voiceagent:", description="Prefix of every Redis key.")
+    state_ttl_seconds: int = Field(
+        3600, ge=60, description="Redis keys (bookings, call snapshots) expire after this."
+    )
+    state_keys: list[str] = Field(
+        default_factory=list,
+        validate_default=True,
+        description="AES-GCM keys (base64 of 32 bytes) sealing PHI in Redis, as a JSON list; "
+        "the first seals, any opens (rotation). Required with redis_url.",
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP server for intake emails; without it no email is sent."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_tls: str = Field(
+        "starttls", description="SMTP security: starttls, implicit (SMTPS) or none."
+    )
+    smtp_username: str | None = Field(None, description="SMTP AUTH user (optional).")
+    smtp_password: str | None = Field(None, description="SMTP AUTH password.")
+    smtp_ca_file: str | None = Field(
+        None, description="PEM file of CA certificates to trust for SMTP (a private CA)."
+    )
+    email_from: str = Field("voiceagent@localhost", description="From address of intake emails.")
+    email_to: str | None = Field(None, description="The clinic's address for intake emails.")
+    email_phi: bool = Field(
+        True,
+        description="Put the intake (PHI) in the email; false sends only a notice (call id, "
+        "time, status and where to fetch the record).",
+    )
+
+    @field_validator("smtp_tls")
+    @classmethod
+    def _smtp_tls(cls, value: str) -> str:
+        if value not in ("starttls", "implicit", "none"):
+            raise ValueError("must be starttls, implicit or none")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @field_validator("state_keys")
+    @classmethod
+    def _state_keys(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from agent.sealing import decode_key
+
+        if info.data.get("redis_url") and not value:
+            raise ValueError("needed with redis_url (PHI is encrypted in Redis)")
+        for key in value:
+            decode_key(key)  # SealError is a ValueError: one line naming the problem
+        return value
 
     # ---- operations (issue 6: logs, metrics, HTTP, shutdown)
     http_host: str = Field(

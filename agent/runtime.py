@@ -15,6 +15,10 @@ A caller who asks for a person is transferred blind with REFER (`Server.transfer
 plays) and reports the outcome as transfer events (`sip.refer`), which resolve the awaiting
 intake's future. The UA bounds every outcome (Timer F for the REFER, then
 ``TRANSFER_NOTIFY_SECONDS`` for the final NOTIFY), and so does the wait here.
+
+A new INVITE first passes admission control (`agent.admission`): over ``max_calls``, or while
+the media clock is overloaded (sampled once a second), it gets 503 with Retry-After so the
+trunk routes the caller elsewhere instead of every call in progress hearing broken audio.
 """
 
 from __future__ import annotations
@@ -31,18 +35,22 @@ from pathlib import Path
 
 import structlog
 
+from agent.admission import Admission, AdmissionConfig, AdmissionControl
 from agent.calendar import DEFAULT_CALENDAR, Calendar
 from agent.call_observer import end_of_intake
 from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
 from agent.conversation import Conversation, ConversationConfig
 from agent.echo_call import run_echo
+from agent.mailer import Mailer, SmtpConfig
 from agent.metrics import CALLS_REJECTED, INTAKE_ERRORS, TRANSFERS
 from agent.operations import RETRY_AFTER_S, ServerOps
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
 from agent.records import SqliteRecords
+from agent.redis_store import RedisStore
+from agent.sealing import Sealer
 from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
 from rtp.latching import Address as MediaAddress
@@ -79,6 +87,7 @@ from sip.useragent import UserAgent, UserAgentConfig
 
 log = structlog.get_logger("voiceagent")
 
+ADMISSION_SAMPLE_S = 1.0  # how often the media clock's counters reach admission control
 TRANSFER_NOTIFY_SECONDS = 30.0  # after the 202, the final NOTIFY is due within this
 
 GREETING = (
@@ -141,7 +150,9 @@ class Server:
         self.endpoint: SipEndpoint | None = None
         self.media: MediaRuntime | None = None
         self.prompts = PromptCache()
-        self.store: StateStore = MemoryStore()
+        self.store: StateStore = _state_store(settings)
+        self.mailer: Mailer | None = None  # with smtp_host and email_to, once started
+        self._ops_tasks: list[asyncio.Task[None]] = []  # the state writer, the mail sender
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
         self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
@@ -150,6 +161,10 @@ class Server:
         self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
         self.stopped = asyncio.Event()
         self.completed_calls = 0
+        self.admission = AdmissionControl(
+            AdmissionConfig(max_calls=settings.max_calls, late_share=settings.overload_late_share)
+        )
+        self._admission_timer: asyncio.TimerHandle | None = None
         # ---- operations: metrics, health, HTTP, draining (agent/operations.py)
         self.ops = ServerOps(self)
         self._allowed = tuple(
@@ -160,11 +175,20 @@ class Server:
         """Bind the SIP sockets (raises OSError when the port is taken)."""
         self.media = MediaRuntime(self.settings.sip_host)
         await asyncio.to_thread(self.prompts.get, GREETING)  # synthesize before the first call
+        # ---- shared state and the email outbox (issue 6 items 1-2)
+        loop = asyncio.get_running_loop()
+        if isinstance(self.store, RedisStore):
+            await self.store.connect()  # bounded; calls run on local state until it answers
+            self._ops_tasks.append(loop.create_task(self.store.run()))
         if self.settings.app == "intake":
             services = await self._services()
             warm_up = getattr(services.stt, "warm_up", None)
             if warm_up is not None:  # load the recogniser's models before the first caller
                 await warm_up()
+            smtp = SmtpConfig.from_settings(self.settings)
+            if smtp is not None:
+                self.mailer = Mailer(services.records, smtp)
+                self._ops_tasks.append(loop.create_task(self.mailer.run()))
         self.endpoint = SipEndpoint(
             self.ua,
             on_activity=self._on_activity,
@@ -176,6 +200,7 @@ class Server:
         except OSError:
             self.endpoint.close()
             raise
+        self._sample_media_clock()
         log.info(
             "listening",
             sip=f"{self.settings.sip_host}:{self.settings.sip_port}",
@@ -203,10 +228,21 @@ class Server:
         await self.ops.aclose()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+        await self._close_state_and_outbox()
+        if self._call_services is not None:  # after the outbox's last try, which reads it
             await asyncio.to_thread(self._call_services.records.close)
-        store_close = getattr(self.store, "aclose", None)
-        if store_close is not None:  # a shared store flushes what it holds
-            await store_close()
+
+    async def _close_state_and_outbox(self, flush_s: float = 5.0) -> None:
+        """Write back queued state and try the outbox once (bounded), then stop both tasks."""
+        if isinstance(self.store, RedisStore):
+            await self.store.flush(flush_s)
+        if self.mailer is not None:
+            await self.mailer.flush(flush_s)
+        for task in self._ops_tasks:
+            task.cancel()
+        await asyncio.gather(*self._ops_tasks, return_exceptions=True)
+        if isinstance(self.store, RedisStore):
+            await self.store.aclose()
 
     @property
     def call_services(self) -> CallServices | None:
@@ -226,6 +262,9 @@ class Server:
 
     def close(self) -> None:
         """Stop listening."""
+        if self._admission_timer is not None:
+            self._admission_timer.cancel()
+            self._admission_timer = None
         for call in self.calls.values():
             if call.answer_timer is not None:
                 call.answer_timer.cancel()
@@ -283,12 +322,32 @@ class Server:
         elif isinstance(event, TransferAccepted | TransferSucceeded | TransferFailed):
             self._on_transfer_event(event)
 
+    def _sample_media_clock(self) -> None:
+        """Feed the media clock's counters to admission control, once a second."""
+        loop = asyncio.get_running_loop()
+        if self.media is not None:
+            stats = self.media.stats
+            self.admission.observe(stats.ticks, stats.late_ticks, stats.skipped_frames, loop.time())
+        self._admission_timer = loop.call_later(ADMISSION_SAMPLE_S, self._sample_media_clock)
+
     def _on_incoming(self, event: IncomingCall, now: float) -> None:
         bound = log.bind(call_id=event.call_id, branch=event.request.top_via().branch)
         if self.ops.draining:  # shutting down: another instance (or a retry) takes it
             bound.info("call_refused_draining")
             CALLS_REJECTED.labels("draining").inc()
             self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", str(RETRY_AFTER_S)),))
+            return
+        verdict = self.admission.decide(len(self.calls), now)
+        if verdict is not Admission.ADMIT:
+            CALLS_REJECTED.labels(verdict.value).inc()
+            bound.warning(
+                "call_refused",
+                reason=verdict.value,
+                active_calls=len(self.calls),
+                late_share=round(self.admission.late_share(), 3),
+            )
+            retry_after = str(self.admission.config.retry_after_s)
+            self.ua.reject(event.call_id, 503, now, headers=(("Retry-After", retry_after),))
             return
         port = self._bind_rtp(event.call_id)
         if port is None:
@@ -553,6 +612,7 @@ class Server:
         finally:
             self._sessions.pop(call.call_id, None)
             end_of_intake(call.call_id, session.conversation)
+            await services.store.end_call(call.call_id)
             if session.turn_latencies_s:
                 log.info(
                     "turn_latency",
@@ -566,7 +626,11 @@ class Server:
     async def _services(self) -> CallServices:
         if self._call_services is None:
             records = await asyncio.to_thread(
-                SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3"
+                lambda: SqliteRecords(
+                    Path(self.settings.data_dir) / "records.sqlite3",
+                    outbox=SmtpConfig.from_settings(self.settings) is not None,
+                    on_outbox=self._outbox_wake,
+                )
             )
             stt = make_embedded_stt()
             self._call_services = CallServices(
@@ -650,6 +714,23 @@ class Server:
         except SipParseError as exc:
             return exc
         return negotiate(description, media)
+
+    def _outbox_wake(self) -> None:
+        """An intake's email was queued (called from the records store's worker thread)."""
+        if self.mailer is not None:
+            self.mailer.wake()
+
+
+def _state_store(settings: Settings) -> StateStore:
+    """Redis when a URL is configured (PHI sealed with the configured keys), else memory."""
+    if settings.redis_url is None:
+        return MemoryStore()
+    return RedisStore(
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        ttl_seconds=settings.state_ttl_seconds,
+        sealer=Sealer.from_base64(settings.state_keys),
+    )
 
 
 def _caller_id(event: IncomingCall) -> str | None:

@@ -74,6 +74,7 @@ class EndReason(Enum):
     TIMEOUT = "timeout"
     MAX_DURATION = "max_duration"
     TRANSFERRED = "transferred"  # we sent BYE after a successful REFER (RFC 5589 §6.1)
+    DIALOG_GONE = "dialog_gone"  # 481 to our in-dialog request: the peer has no such dialog
 
 
 @dataclass(slots=True)

@@ -3,9 +3,12 @@
 `StreamFramer.feed(data)` buffers bytes from a TCP connection and returns the complete
 messages found so far. A message ends Content-Length bytes after its empty line; the header
 section may not exceed `MAX_MESSAGE_BYTES`. A framing error (no or conflicting
-Content-Length, an oversized message) cannot be recovered on a stream: it raises
-`SipParseError`, carrying the request line and headers read so far in ``error.request``, and
-the shell answers (400 or 513) if it can, then closes the connection. A double CRLF between
+Content-Length, an oversized message) cannot be recovered on a stream: the list ends with
+`Unframeable`, whose `SipParseError` carries the request line and headers read so far in
+``error.request``, and the shell answers (400 or 513) if it can, then closes the connection.
+Messages framed before the error in the same segment come first in the list and are served:
+a good request followed by garbage in one TCP segment is not lost. After an error the framer
+takes nothing more. A double CRLF between
 messages is a keepalive ping, answered with a single CRLF pong (RFC 5626).
 
 The header section ends where `sip.message.parse_message` says it does: at the first empty
@@ -32,6 +35,16 @@ class KeepAlive:
     """A CRLFCRLF ping that deserves a CRLF pong."""
 
 
+@dataclass(frozen=True, slots=True)
+class Unframeable:
+    """The stream cannot be framed from here on: answer ``error`` if possible, then close.
+
+    ``error.status_hint`` is 400 (bad Content-Length) or 513 (too large).
+    """
+
+    error: SipParseError
+
+
 class StreamFramer:
     """Turns a byte stream into SIP messages."""
 
@@ -43,16 +56,27 @@ class StreamFramer:
         # (or re-read) the whole head, which would take quadratic time.
         self._scanned = 0
         self._total: int | None = None
+        self.failed = False
 
-    def feed(self, data: bytes) -> list[bytes | KeepAlive]:
+    def feed(self, data: bytes) -> list[bytes | KeepAlive | Unframeable]:
         """Add ``data``; return each complete message (and keepalive) in order.
 
-        Raises:
-            SipParseError: the stream cannot be framed any more; close the connection.
-                ``status_hint`` is 400 (bad Content-Length) or 513 (too large).
+        The list ends with `Unframeable` when the stream cannot be framed any more; the
+        connection must then be closed (later feeds return nothing).
         """
+        if self.failed:
+            return []
         self._buffer += data
-        out: list[bytes | KeepAlive] = []
+        out: list[bytes | KeepAlive | Unframeable] = []
+        try:
+            self._frame_all(out)
+        except SipParseError as exc:
+            self.failed = True
+            self._buffer.clear()
+            out.append(Unframeable(exc))
+        return out
+
+    def _frame_all(self, out: list[bytes | KeepAlive | Unframeable]) -> None:
         while self._buffer:
             if self._buffer.startswith(b"\r\n\r\n"):
                 self._consume(4)
@@ -71,7 +95,6 @@ class StreamFramer:
                 break
             out.append(bytes(self._buffer[:total]))
             self._consume(total)
-        return out
 
     @property
     def pending(self) -> int:

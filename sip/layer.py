@@ -153,7 +153,8 @@ class TransactionLayer:
         self.counters = LayerCounters()
         self._transactions: dict[TransactionKey, Transaction] = {}
         self._peers: dict[TransactionKey, Address] = {}
-        self._invites_by_dialog: dict[tuple[str, int], TransactionKey] = {}
+        # An ACK for a 2xx finds its INVITE by Call-ID, From tag and CSeq number (§13.2.2.4).
+        self._invites_by_dialog: dict[tuple[str, str, int], TransactionKey] = {}
         self._outgoing: list[tuple[bytes, Address]] = []
         self._events: collections.deque[Event] = collections.deque()
         self._started: dict[TransactionKey, float] = {}
@@ -281,7 +282,7 @@ class TransactionLayer:
                 tx.receive(request, now)
             return key
         if request.method == "ACK":
-            invite_key = self._invites_by_dialog.get((request.call_id(), request.cseq().seq))
+            invite_key = self._invites_by_dialog.get(_ack_match(request))
             invite_tx = self._transactions.get(invite_key) if invite_key else None
             # Only an ACK for a 2xx carries a new branch (§17.1.1.3 vs §13.2.2.4); an ACK for
             # a non-2xx must match the INVITE's branch, so it never takes this path.
@@ -302,7 +303,7 @@ class TransactionLayer:
             new_tx = ServerInvite(
                 request, timers=timers, now=now, reliable=reliable, to_tag=self._tag_factory()
             )
-            self._invites_by_dialog[(request.call_id(), request.cseq().seq)] = key
+            self._invites_by_dialog[_ack_match(request)] = key
         else:
             new_tx = ServerNonInvite(request, timers=timers, now=now, reliable=reliable)
         self._transactions[key] = new_tx
@@ -343,7 +344,7 @@ class TransactionLayer:
                 del self._peers[key]
                 if isinstance(tx, ServerInvite):
                     req = tx.request
-                    self._invites_by_dialog.pop((req.call_id(), req.cseq().seq), None)
+                    self._invites_by_dialog.pop(_ack_match(req), None)
 
     def _summarise(self, key: TransactionKey, tx: Transaction) -> None:
         server = isinstance(tx, ServerInvite | ServerNonInvite)
@@ -414,3 +415,8 @@ __all__ = [
     "TransactionLayer",
     "TransactionSummary",
 ]
+
+
+def _ack_match(request: Request) -> tuple[str, str, int]:
+    """What ties an ACK for a 2xx to its INVITE: Call-ID, From tag, CSeq number."""
+    return (request.call_id(), request.from_().tag or "", request.cseq().seq)

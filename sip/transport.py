@@ -19,8 +19,7 @@ from typing import Protocol, cast
 
 import structlog
 
-from sip.errors import SipParseError
-from sip.framing import KeepAlive, StreamFramer
+from sip.framing import KeepAlive, StreamFramer, Unframeable
 from sip.layer import Address
 from sip.message import make_response
 
@@ -71,20 +70,17 @@ class _TcpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self._transport is not None and self._peer is not None
-        try:
-            items = self._framer.feed(data)
-        except SipParseError as exc:
-            # RFC 4475 §3.1.2.2/§3.3.9: a stream that cannot be framed is answered if the
-            # head is readable, then closed.
-            partial = exc.request
-            if partial is not None and partial.headers.get("via") is not None:
-                self._transport.write(bytes(make_response(partial, exc.status_hint)))
-            self._endpoint.framing_errors += 1
-            self._transport.close()
-            return
-        for item in items:
+        for item in self._framer.feed(data):
             if isinstance(item, KeepAlive):
                 self._transport.write(b"\r\n")
+            elif isinstance(item, Unframeable):
+                # RFC 4475 §3.1.2.2/§3.3.9: a stream that cannot be framed is answered if the
+                # head is readable, then closed (the messages framed before it were served).
+                partial = item.error.request
+                if partial is not None and partial.headers.get("via") is not None:
+                    self._transport.write(bytes(make_response(partial, item.error.status_hint)))
+                self._endpoint.framing_errors += 1
+                self._transport.close()
             else:
                 self._endpoint.feed(item, self._peer)
 

@@ -12,8 +12,11 @@ Theory of operation
 - ``cancel`` sends CANCEL (§9.1); a 2xx that wins the race is ACKed and followed by BYE.
 - ``send_in_dialog`` sends re-INVITE, UPDATE or INFO in a confirmed call; the final
   response (or 408 for a timeout) is `InDialogResponse`. A 2xx to a re-INVITE is ACKed
-  here and refreshes the remote target (§12.2.1.2). Until its answer, a re-INVITE (or an
-  UPDATE with SDP) is our pending offer, which the UAS core uses to detect glare (§14.2).
+  here and refreshes the remote target (§12.2.1.2). A 481 or 408 (a timeout too) to any
+  re-INVITE, UPDATE or INFO we send ends the call (§12.2.1.2): after a 408 with BYE, after a
+  481 without (the peer has no dialog left); a failed REFER only fails the transfer. Until
+  its answer, a re-INVITE (or an UPDATE with SDP) is our pending offer, which the UAS core
+  uses to detect glare (§14.2).
 - ``register`` binds our Contact at a registrar (§10.2) through `Registrations`.
 - ``refer`` sends REFER in a confirmed call (RFC 3515): a blind transfer, tracked by the
   call's `ReferSubscription`, to which the REFER's final response (or Timer F, as 408) goes;
@@ -286,8 +289,25 @@ class UacCore:
             refer = call.refer if call is not None else None
             if refer is not None and refer.refer_cseq == sent.request.cseq().seq:
                 self._table.events.extend(refer.on_response(status, now))
-            return
-        self._table.events.append(InDialogResponse(sent.call_id, sent.request.method, status, body))
+        else:
+            self._table.events.append(
+                InDialogResponse(sent.call_id, sent.request.method, status, body)
+            )
+        if (
+            call is not None
+            and status in (408, 481)
+            and call.state is CallState.CONFIRMED
+            and sent.request.method != "REFER"
+        ):
+            # §12.2.1.2: a 481 or 408 (or no answer) to a request inside a dialog ends it. A
+            # 481 says the peer has no such dialog (nothing left to BYE); after a 408 the peer
+            # may still hold it, so it gets a BYE. A REFER's failure is only the transfer's
+            # (its usage is the subscription it would create, RFC 5057 §5.1): the patient
+            # stays on the line and the agent takes a message instead.
+            if status == 408:
+                self._table.send_bye(call, now)
+            reason = EndReason.TIMEOUT if status == 408 else EndReason.DIALOG_GONE
+            self._table.end(call, reason, status)
 
     # ----------------------------------------------------------------- helpers
     def _authorize(self, call: Call, response: Response) -> Request | None:

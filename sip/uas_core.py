@@ -133,14 +133,25 @@ class UasCore:
     def on_ack(self, ack: Request, now: float) -> None:
         """The ACK for our 2xx to an INVITE: the call is confirmed."""
         call = self._table.calls.get(ack.call_id())
-        if call is not None and call.state is CallState.ANSWERED:
-            call.advance(CallInput.ACK)
-            if call.dialog is not None:
-                call.dialog = call.dialog.confirmed()
-            if ack.body:
-                call.remote_sdp = ack.body
-            call.hangup_at = now + self._config.max_call_seconds
-            self._table.events.append(CallConfirmed(call.call_id, call.remote_sdp))
+        if call is None or call.state is not CallState.ANSWERED:
+            return
+        if call.dialog is not None:
+            # §13.2.2.4: the ACK of this INVITE (same CSeq number) from this caller (its From
+            # tag); a stray ACK with a known Call-ID confirms nothing. The To tag is not
+            # compared: pyVoIP 1.6 ACKs our 2xx with a To tag of its own making (its calls
+            # would never be confirmed), and Call-ID, From tag and CSeq already single out
+            # the INVITE.
+            if (
+                ack.from_().tag or ""
+            ) != call.dialog.id.remote_tag or ack.cseq().seq != call.invite.cseq().seq:
+                return
+        call.advance(CallInput.ACK)
+        if call.dialog is not None:
+            call.dialog = call.dialog.confirmed()
+        if ack.body:
+            call.remote_sdp = ack.body
+        call.hangup_at = now + self._config.max_call_seconds
+        self._table.events.append(CallConfirmed(call.call_id, call.remote_sdp))
 
     def on_timeout(self, key: TransactionKey, now: float) -> None:
         """Timer H fired for ``key``: if it answered a call, that call ends with BYE."""

@@ -18,13 +18,13 @@ from agent.events import CallEnded, Transcript, TransferResult
 from agent.record import IntakeRecord
 from tests.agent.test_conversation import (
     CALLER_ID,
-    through_intake,
     INTAKE,
     SLOTS,
     START,
     Caller,
     confirmed,
     spoken,
+    through_intake,
 )
 
 DOB_PROMPT = (

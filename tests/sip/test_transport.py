@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sip.call import CallConfirmed, CallEnded, CallEvent, EndReason, IncomingCall
-from sip.framing import KeepAlive, StreamFramer
+from sip.framing import KeepAlive, StreamFramer, Unframeable
 from sip.layer import LayerConfig, TransactionLayer
 from sip.message import Request, Response, parse_message
 from sip.transport import SipEndpoint
@@ -119,7 +119,7 @@ class TcpClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.framer = StreamFramer()
-        self.items: list[bytes | KeepAlive] = []
+        self.items: list[bytes | KeepAlive | Unframeable] = []
         self.local: tuple[str, int] = writer.get_extra_info("sockname")[:2]
 
     @classmethod
@@ -214,6 +214,26 @@ async def test_tcp_conflicting_content_length_gets_400_and_close(agent: Agent) -
         response = parse_message(rest, stream=True)
         assert status(response) == 400
         assert response.top_via().branch == "z9hG4bKc1"
+        assert agent.endpoint.framing_errors == 1
+    finally:
+        client.close()
+
+
+async def test_tcp_good_request_then_garbage_in_one_segment_both_answered(agent: Agent) -> None:
+    """The OPTIONS ahead of an unframeable message in the same segment is still served."""
+    client = await TcpClient.connect(agent.port)
+    try:
+        good = request("OPTIONS", agent.port, "TCP", local=client.local, branch="g1")
+        bad = request("OPTIONS", agent.port, "TCP", local=client.local, branch="g2", cseq=2)
+        bad = bad.replace(b"Content-Length: 0\r\n", b"Content-Length: zero\r\n")
+        client.send(good + bad)
+        rest = await client.closed()
+        framed = StreamFramer().feed(rest)
+        responses = [parse_message(m, stream=True) for m in framed if isinstance(m, bytes)]
+        assert [(status(r), r.top_via().branch) for r in responses] == [
+            (200, "z9hG4bKg1"),
+            (400, "z9hG4bKg2"),
+        ]
         assert agent.endpoint.framing_errors == 1
     finally:
         client.close()

@@ -676,3 +676,79 @@ def test_responses_go_to_the_source_ip(
     via = parsed(response).top_via()
     assert via.param("received") == received
     assert via.param("rport") == (str(source.port) if rport else None)
+
+
+# ---------------------------------------------------------------------------- a lost dialog
+def response_for(request: Request, status: int, reason: str) -> bytes:
+    """A UAS's response to ``request``, built by hand (its To carries the dialog's tag)."""
+    headers = "".join(
+        f"{name}: {request.headers.get(name.lower())}\r\n"
+        for name in ("Via", "From", "To", "Call-ID", "CSeq")
+    )
+    return f"SIP/2.0 {status} {reason}\r\n{headers}Content-Length: 0\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("method", ["INFO", "INVITE"])
+def test_481_to_our_in_dialog_request_ends_the_call_without_bye(method: str) -> None:
+    """§12.2.1.2 / RFC 5057 §5.1: the peer has no such dialog; nothing is left to BYE."""
+    p = pair()
+    call_id = establish(p)
+    p.net.drop(is_(method))
+    p.uac.ua.send_in_dialog(call_id, method, p.now, body=HOLD_OFFER if method == "INVITE" else b"")
+    p.flush()
+    sent = request_of(p.net.dropped[-1])
+    gone = response_for(sent, 481, "Call/Transaction Does Not Exist")
+    p.net.inject(gone, UAS_ADDRESS, p.uac)
+    assert p.uac.of(InDialogResponse)[-1] == InDialogResponse(call_id, method, 481)
+    assert p.uac.one(CallEnded) == CallEnded(call_id, EndReason.DIALOG_GONE, 481)
+    assert not p.net.sent("BYE")
+    with pytest.raises(SipStateError):  # the call is over: nothing more can be sent in it
+        p.uac.ua.send_in_dialog(call_id, "INFO", p.now)
+
+
+def test_unanswered_in_dialog_request_ends_the_call_with_bye() -> None:
+    """Timer F fires (a 408 of our own): the dialog is ended, and the peer told with BYE."""
+    p = pair()
+    call_id = establish(p)
+    p.net.drop(is_("INFO"), times=100)
+    p.uac.ua.send_in_dialog(call_id, "INFO", p.now, body=b"Signal=1\r\n", content_type="x/y")
+    p.net.run_for(64 * T1 + 1)
+    assert p.uac.of(InDialogResponse)[-1] == InDialogResponse(call_id, "INFO", 408)
+    assert p.uac.one(CallEnded) == CallEnded(call_id, EndReason.TIMEOUT, 408)
+    bye = only(p.net.sent("BYE"))
+    assert bye.source == UAC_ADDRESS
+    assert p.uas.one(CallEnded).reason is EndReason.REMOTE_BYE
+
+
+def test_a_failed_in_dialog_request_keeps_the_call() -> None:
+    """Any other failure (here 488 to a re-INVITE) leaves the call as it was (§14.1)."""
+    p = pair()
+    call_id = establish(p)
+    p.uac.ua.send_in_dialog(call_id, "INVITE", p.now, body=HOLD_OFFER)
+    p.flush()
+    p.uas.ua.reject(call_id, 488, p.now)
+    p.flush()
+    assert p.uac.of(InDialogResponse)[-1].status == 488
+    assert not p.uac.of(CallEnded) and not p.net.sent("BYE")
+
+
+@pytest.mark.parametrize(
+    ("field", "forged"),
+    [("From tag", "tag=somebody-else"), ("CSeq", "CSeq: 99 ACK")],
+)
+def test_an_ack_for_another_invite_does_not_confirm_the_call(field: str, forged: str) -> None:
+    """§13.2.2.4: only the ACK of this INVITE (From tag, CSeq number) confirms the call."""
+    p = pair(timers=SipTimers(t1=T1, t2=T2))
+    call_id = place_call(p)
+    p.net.hold(is_("ACK"))
+    p.uas.ua.answer(call_id, ANSWER, p.now)
+    p.flush()
+    ack = request_of(p.net.held[0])
+    genuine = f"tag={ack.from_().tag}" if field == "From tag" else "CSeq: 1 ACK"
+    assert genuine in bytes(ack).decode(), field
+    stray = rebranched(ack, "stray1").replace(genuine.encode(), forged.encode())
+    p.net.inject(stray, UAC_ADDRESS, p.uas)
+    assert not p.uas.of(CallConfirmed)  # still answered, still resending the 2xx
+    assert p.uas.ua.calls[call_id].state is CallState.ANSWERED
+    p.net.release()  # the real ACK
+    assert p.uas.one(CallConfirmed).call_id == call_id
