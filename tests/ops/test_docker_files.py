@@ -16,6 +16,7 @@ import yaml
 from prometheus_client.core import Metric
 
 import agent.runtime  # noqa: F401  (imports every module that defines metrics)
+from agent.config import Settings
 from agent.metrics import REGISTRY, RuntimeCollector
 from agent.telemetry import RuntimeSnapshot
 
@@ -55,6 +56,8 @@ def test_compose_runs_voiceagent_redis_prometheus_and_grafana() -> None:
     voiceagent = services["voiceagent"]
     env = voiceagent["environment"]
     assert env["VOICEAGENT_HTTP_PORT"] == "8080" and "8080:8080/tcp" in voiceagent["ports"]
+    for name in env:  # every variable names a real setting
+        assert name.removeprefix("VOICEAGENT_").lower() in Settings.model_fields, name
     assert (DOCKER / voiceagent["build"]["dockerfile"].removeprefix("docker/")).is_file()
     # The container is given longer to stop than the drain lasts.
     assert int(voiceagent["stop_grace_period"].rstrip("s")) > int(env["VOICEAGENT_DRAIN_SECONDS"])
