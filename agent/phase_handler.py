@@ -67,6 +67,10 @@ class ProposalModel(Protocol):
         """The reply to one turn as it streams; raises `ModelUnavailable` on failure."""
         ...
 
+    async def aclose(self) -> None:
+        """Release the client's connections."""
+        ...
+
 
 class HandlerState(Enum):
     """Whether this call still asks the model."""

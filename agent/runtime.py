@@ -39,6 +39,7 @@ from agent.echo_call import run_echo
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
+from agent.providers.openai_llm import language_model
 from agent.records import SqliteRecords
 from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
@@ -176,6 +177,8 @@ class Server:
         self.close()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+            if self._call_services.llm is not None:
+                await self._call_services.llm.aclose()
 
     def close(self) -> None:
         """Stop listening."""
@@ -510,6 +513,8 @@ class Server:
                 slot_booked=self._slot_booked,
                 transfer=self.transfer,
                 transcript=self._transcript,
+                llm=language_model(self.settings),
+                llm_budget_s=self.settings.llm_turn_budget_s,
             )
         return self._call_services
 

@@ -26,6 +26,7 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
+from agent.config import Settings
 from agent.errors import AgentError
 from agent.proposals import TurnRequest
 
@@ -118,3 +119,16 @@ class OpenAiChat:
     async def aclose(self) -> None:
         """Close the client's connection pool."""
         await self._client.close()
+
+
+def language_model(settings: Settings) -> OpenAiChat | None:
+    """The configured model client, or None for ``llm_provider = "embedded"``."""
+    if settings.llm_provider != "openai":
+        return None
+    key = settings.openai_api_key
+    return OpenAiChat(
+        base_url=settings.openai_base_url,
+        # The SDK wants a key; a self-hosted server without authentication ignores it.
+        api_key=key.get_secret_value() if key is not None else "not-needed",
+        model=settings.llm_model,
+    )
