@@ -105,8 +105,10 @@ def _symptoms(data: Mapping[str, Any]) -> str | None:
     value = data.get("symptoms")
     if not isinstance(value, list):
         return None
-    words = [s.strip() for s in value if isinstance(s, str) and s.strip()]
-    return " and ".join(words) or None
+    words = " and ".join(s.strip() for s in value if isinstance(s, str) and s.strip())
+    # A duration said with the complaint is kept, so it is not asked for again.
+    days = _number("duration_days", " days")(data)
+    return f"{words} for {days}" if words and days else words or None
 
 
 def _pharmacy(data: Mapping[str, Any]) -> str | None:
@@ -114,6 +116,12 @@ def _pharmacy(data: Mapping[str, Any]) -> str | None:
     if not isinstance(name, str) or not name.strip():
         return None
     return f"{name.strip()} on {location.strip()}" if isinstance(location, str) else name.strip()
+
+
+def _relationship(data: Mapping[str, Any]) -> str | None:
+    relation = _text("relationship", lambda v: f"my {v.strip().lower()}")(data)
+    name = _text("name")(data)
+    return f"{relation} {name}" if relation and name else relation
 
 
 def _yes_no(data: Mapping[str, Any]) -> str | None:
@@ -143,7 +151,10 @@ FIELDS: dict[str, _Field] = {
     ),
     "complaint.description": _Field(
         "the reason for the visit",
-        {"symptoms": {"type": "array", "items": {"type": "string"}}},
+        {
+            "symptoms": {"type": "array", "items": {"type": "string"}},
+            "duration_days": {"type": ["number", "null"], "description": "if said, in days"},
+        },
         _symptoms,
     ),
     "complaint.duration_days": _Field(
@@ -192,9 +203,12 @@ FIELDS: dict[str, _Field] = {
         _pharmacy,
     ),
     "emergency_contact.relationship": _Field(
-        "how the emergency contact is related to the caller",
-        {"relationship": {"type": ["string", "null"], "description": "one word: wife, son..."}},
-        _text("relationship", lambda v: f"my {v.strip().lower()}"),
+        "how the emergency contact is related to the caller, and their name if said",
+        {
+            "relationship": {"type": ["string", "null"], "description": "one word: wife, son..."},
+            "name": {"type": ["string", "null"], "description": _NAME},
+        },
+        _relationship,
     ),
     "emergency_contact.name": _Field(
         "the emergency contact's first and last name",

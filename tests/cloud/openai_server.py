@@ -400,7 +400,7 @@ def _context(system: str) -> Context:
         record = record.model_copy(update={"insurance": insurance})
     # A placeholder caller ID: "this number" then reads as the calling number, which the
     # scripted model answers with use_calling_number (it never sees the real one).
-    return Context(today=date.today(), now=datetime.now(), caller_id="+10000000000", record=record)
+    return Context(today=date.today(), now=datetime.now(), caller_id="+12025550100", record=record)
 
 
 def _as_json(name: str, value: Any) -> dict[str, Any] | Reply:
@@ -409,7 +409,7 @@ def _as_json(name: str, value: Any) -> dict[str, Any] | Reply:
     if name == "insurance_member_id":
         return Reply(tool=("validate_member_id", {"member_id": str(value)}))
     if isinstance(value, ChiefComplaint):
-        return {"symptoms": [s.name for s in value.symptoms]}
+        return {"symptoms": [s.name for s in value.symptoms], "duration_days": value.duration_days}
     if isinstance(value, Severity):
         return {"severity": value.score}
     if isinstance(value, PhoneNumber):
@@ -417,7 +417,9 @@ def _as_json(name: str, value: Any) -> dict[str, Any] | Reply:
             return {"phone": None, "use_calling_number": True}
         return {"phone": value.e164[-10:], "use_calling_number": False}
     if isinstance(value, EmergencyContact):
-        return {"relationship": value.relationship_word}
+        person = value.name
+        said = f"{person.first} {person.last}" if person is not None else None
+        return {"relationship": value.relationship_word, "name": said}
     if name == "emergency_contact_name":
         return {"name": f"{value.first} {value.last}"}
     if name == "address_street":

@@ -169,7 +169,12 @@ def test_no_request_where_only_the_rules_read_answers() -> None:
             {"phone": "617-555-0142", "use_calling_number": False},
             "6 1 7 5 5 5 0 1 4 2",
         ),
-        ("complaint.description", {"symptoms": ["cough", "fever"]}, "cough and fever"),
+        (
+            "complaint.description",
+            {"symptoms": ["cough", "fever"], "duration_days": None},
+            "cough and fever",
+        ),
+        ("complaint.description", {"symptoms": ["cough"], "duration_days": 3}, "cough for 3 days"),
         ("complaint.duration_days", {"duration_days": 14}, "14 days"),
         ("pharmacy", {"pharmacy": "Walmart", "location": "Broadway"}, "Walmart on Broadway"),
         ("summary", {"all_correct": False, "correction": "my zip is 02139"}, "my zip is 02139"),
