@@ -22,7 +22,6 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, cast
 
-import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -63,9 +62,9 @@ def failure_reason(exc: BaseException) -> str:
         return "http_429"
     if isinstance(exc, openai.APIStatusError):
         return "http_5xx" if exc.status_code >= 500 else "error"
-    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError):
         return "timeout"
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, openai.APIConnectionError):  # refused, reset, or dropped mid-stream
         return "disconnect"
     return "error"
 
@@ -111,7 +110,9 @@ class OpenAiChat:
                         if call.function is not None:
                             entry[0] += call.function.name or ""
                             entry[1] += call.function.arguments or ""
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+        except Exception as exc:
+            # Whatever breaks the model path (the client wraps transport errors; anything else
+            # is a malformed reply or a client bug) must cost the caller one turn, not the call.
             raise ModelUnavailable(failure_reason(exc)) from None
         for _, (name, arguments) in sorted(calls.items()):
             yield ToolCall(name, arguments)

@@ -24,10 +24,12 @@ depend on the load of the test's event loop, or on its loop (`start`/`stop`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -432,3 +434,31 @@ def _as_json(name: str, value: Any) -> dict[str, Any] | Reply:
         return {"date_of_birth": value.isoformat()}
     prop = name.split("_", 1)[1] if name.startswith(("demographics_", "complaint_")) else name
     return {prop: value}
+
+
+# ----------------------------------------------------------------------------- standalone
+async def _serve(api_key: str, behaviour: Behaviour) -> None:
+    server = OpenAiServer(api_key, behaviour)
+    await server.start()
+    print(server.base_url, flush=True)  # the one line a benchmark script reads
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.cloud.openai_server --ttft-ms 500``: serve until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--ttft-ms", type=float, default=500.0, help="time to first token")
+    parser.add_argument("--inter-token-ms", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(ttft_s=args.ttft_ms / 1000, inter_token_s=args.inter_token_ms / 1000)
+    asyncio.run(_serve(args.api_key, behaviour))
+
+
+if __name__ == "__main__":
+    main()
