@@ -96,14 +96,14 @@ class Settings(BaseSettings):
     # --- language model phase handler (issue 5, LLM half) ---
     llm_provider: str = Field(
         "embedded",
-        description="Who reads the caller's answers: 'embedded' (the rule-based extractors "
-        "alone) or 'openai' (a GPT-4-class model through an OpenAI-compatible API proposes, "
+        description="Who reads the caller's answers: 'embedded' (the rule based extractors "
+        "alone) or 'openai' (a GPT 4 class model behind an OpenAI compatible API proposes, "
         "the rules check; the call falls back to the rules if the model fails).",
     )
     openai_base_url: str = Field(
         "https://api.openai.com/v1",
-        description="Base URL of the OpenAI-compatible chat completions API (a self-hosted "
-        "vLLM, llama.cpp or Ollama server keeps PHI on site).",
+        description="Base URL of the OpenAI compatible chat completions API (a vLLM, "
+        "llama.cpp or Ollama server of your own keeps PHI on site).",
     )
     openai_api_key: SecretStr | None = Field(
         None, description="API key for openai_base_url (a local server may need none)."
