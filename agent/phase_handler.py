@@ -25,7 +25,7 @@ States of the handler::
   question. The switch is logged once as ``provider_failover`` (role, from, to, reason; no
   PHI) and counted in `agent.metrics.PROVIDER_FAILOVERS`. Other calls keep their model.
 * **Speaking.** The ``acknowledgement`` the model streams first is read sentence by sentence
-  (`agent.proposals.AcknowledgementReader`) and each sentence `speakable` passes is handed to
+  (`agent.acknowledgements.AcknowledgementReader`) and each sentence `speakable` passes is handed to
   ``speak`` (synthesis and playout) while the rest of the reply is still arriving.
 
 Nothing here reads a clock: the budget is an ``asyncio.timeout`` (this is a shell, STYLE rule 2).
@@ -41,15 +41,10 @@ from typing import Protocol
 
 import structlog
 
+from agent.acknowledgements import AcknowledgementReader, speakable
 from agent.events import Proposal
 from agent.metrics import PROVIDER_FAILOVERS
-from agent.proposals import (
-    AcknowledgementReader,
-    TurnRequest,
-    proposal_from_content,
-    proposal_from_tool,
-    speakable,
-)
+from agent.proposals import TurnRequest, proposal_from_content, proposal_from_tool
 from agent.providers.openai_llm import ContentDelta, ModelUnavailable, ToolCall
 
 log = structlog.get_logger("voiceagent.llm")

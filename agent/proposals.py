@@ -32,9 +32,8 @@ typed value on the event: the extractors are the validators, and feeding them te
 code path (and one set of tests) for both providers.
 
 The model may also speak: the first property of every schema is a short ``acknowledgement``
-("I'm sorry to hear that."), read from the stream as it arrives (`AcknowledgementReader`) and
-handed to speech synthesis sentence by sentence, but only if `speakable` passes it (a few plain
-words, no digits: the model never reads back a value the rules have not checked).
+("I'm sorry to hear that."), read from the stream as it arrives and handed to speech synthesis
+sentence by sentence, within the limits of `agent.acknowledgements`.
 """
 
 from __future__ import annotations
@@ -49,13 +48,11 @@ from agent.conversation import Conversation, Mode
 from agent.events import Proposal
 
 __all__ = [
-    "AcknowledgementReader",
     "TOOLS",
     "TurnRequest",
     "proposal_from_content",
     "proposal_from_tool",
     "request_for",
-    "speakable",
 ]
 
 Schema = dict[str, Any]
@@ -386,63 +383,3 @@ def proposal_from_tool(name: str, arguments: str) -> Proposal | None:
     key, render = entry
     text = render(data)
     return Proposal(key, text) if text else None
-
-
-_SPEAKABLE = re.compile(r"[A-Za-z][A-Za-z ,.!?']*")
-MAX_ACK_WORDS = 12
-
-
-def speakable(sentence: str) -> bool:
-    """Whether the model's sentence may be said as is: a few plain words, no digits."""
-    words = sentence.split()
-    return 0 < len(words) <= MAX_ACK_WORDS and _SPEAKABLE.fullmatch(sentence.strip()) is not None
-
-
-class AcknowledgementReader:
-    """Complete sentences of the ``acknowledgement`` string, read from streamed JSON.
-
-    The schema puts ``acknowledgement`` first, so its sentences arrive before the value: each
-    is returned by `feed` as soon as its end (". ", "! ", "? " or the closing quote) arrives.
-    """
-
-    _OPEN = re.compile(r'^\s*\{\s*"acknowledgement"\s*:\s*"')
-
-    def __init__(self) -> None:
-        self._raw = ""
-        self._start: int | None = None
-        self._pos = 0
-        self._sentence = ""
-        self._closed = False
-
-    def feed(self, fragment: str) -> list[str]:
-        """Add streamed content; the sentences it completes."""
-        if self._closed:
-            return []
-        self._raw += fragment
-        if self._start is None:
-            opened = self._OPEN.match(self._raw)
-            if opened is None:
-                if len(self._raw) > 40 or (self._raw.strip() and self._raw.lstrip()[0] != "{"):
-                    self._closed = True  # not our shape: say nothing
-                return []
-            self._start = self._pos = opened.end()
-        out: list[str] = []
-        while self._pos < len(self._raw):
-            char = self._raw[self._pos]
-            if char == "\\":
-                if self._pos + 1 >= len(self._raw):
-                    break  # the escaped character has not arrived yet
-                escaped = self._raw[self._pos + 1]
-                self._sentence += {"n": " ", "t": " "}.get(escaped, escaped)
-                self._pos += 2
-                continue
-            self._pos += 1
-            if char == '"':
-                self._closed = True
-                out.append(self._sentence)
-                break
-            if char == " " and self._sentence.endswith((".", "!", "?")):
-                out.append(self._sentence)
-                self._sentence = ""
-            self._sentence += char
-        return [s.strip() for s in out if s.strip()]

@@ -12,17 +12,16 @@ import json
 
 import pytest
 
+from agent.acknowledgements import AcknowledgementReader, speakable
 from agent.commands import BookSlot
 from agent.events import Proposal, Transcript
 from agent.phases import Phase
 from agent.proposals import (
     FIELDS,
     TOOLS,
-    AcknowledgementReader,
     proposal_from_content,
     proposal_from_tool,
     request_for,
-    speakable,
 )
 from tests.agent.test_conversation import INTAKE, Caller, confirmed, spoken
 
