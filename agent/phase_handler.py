@@ -95,6 +95,7 @@ class PhaseHandler:
         self._speak = speak
         self._provider = provider
         self._late = 0
+        self._spoke = 0
 
     async def propose(self, request: TurnRequest | None, caller_words: str) -> Proposal | None:
         """The model's proposal for this turn, or None: no request, late, or failed over."""
@@ -119,11 +120,13 @@ class PhaseHandler:
             call_id=self.call_id,
             key=request.key,
             proposed=proposal.key if proposal is not None else None,
+            spoke=self._spoke,  # sentences said (counted, never logged: they may name people)
         )
         return proposal
 
     async def _ask(self, request: TurnRequest, caller_words: str) -> Proposal | None:
         reader = AcknowledgementReader()
+        self._spoke = 0
         content: list[str] = []
         tools: list[Proposal] = []
         async with contextlib.aclosing(self.model.stream(request, caller_words)) as reply:
@@ -136,6 +139,7 @@ class PhaseHandler:
                 for sentence in reader.feed(item.text):
                     if self._speak is not None and speakable(sentence):
                         await self._speak(sentence)
+                        self._spoke += 1
         # A tool call for what is being asked first; then the JSON; then any other tool call
         # (a proposal for another key, which the rules will ignore unless it is an intent).
         for proposal in tools:

@@ -92,6 +92,8 @@ async def test_persona_calls_on_the_model_and_on_a_model_that_starts_failing_mid
     asked = {s.schema for s in good_model.seen}
     assert {"insurance_payer", "demographics_date_of_birth", "address_street", "confirm"} <= asked
     assert len(good_logs["llm_proposal"]) == len(good_model.seen)
+    # "I'm sorry to hear that.", streamed ahead of the complaint's value, was said.
+    assert sum(int(str(e.get("spoke", 0))) for e in good_logs["llm_proposal"]) == 1
     assert good_logs["provider_failover"] == []
 
     # The failing model: one switch, logged without PHI, and never asked again.
