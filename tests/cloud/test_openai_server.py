@@ -13,7 +13,8 @@ import openai
 import pytest
 
 from tests.cloud.conftest import API_KEY
-from tests.cloud.openai_server import OpenAiServer, Reply
+from tests.cloud.openai_server import OpenAiServer
+from tests.cloud.scripted_model import Reply
 
 
 def schema(name: str, prop: str, kind: str) -> Any:

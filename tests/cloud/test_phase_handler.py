@@ -22,7 +22,8 @@ from agent.phase_handler import HandlerState, PhaseHandler
 from agent.proposals import request_for
 from agent.providers.openai_llm import OpenAiChat
 from tests.agent.test_conversation import CALLER_ID, INTAKE, Caller, spoken
-from tests.cloud.openai_server import OpenAiServer, Reply
+from tests.cloud.openai_server import OpenAiServer
+from tests.cloud.scripted_model import Reply
 
 ALL_KEYS = {
     "insurance_payer",
