@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import io
 import wave
 from collections.abc import Awaitable, Callable
@@ -60,7 +61,9 @@ from agent.events import (
     Transcript,
     TransferResult,
 )
+from agent.phase_handler import PhaseHandler, ProposalModel
 from agent.prompts import PromptCache
+from agent.proposals import request_for
 from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
 from agent.records import SqliteRecords
 from agent.store import CallSnapshot, StateStore
@@ -97,6 +100,9 @@ class CallServices:
     # A live transcript for the demo: ("agent", what we say) and ("heard", what the
     # recogniser made of the caller). PHI: only ever a terminal, never a log.
     transcript: Callable[[str, str], None] | None = None
+    # The language-model phase handler (issue 5): None runs the rules alone.
+    llm: ProposalModel | None = None
+    llm_budget_s: float = 1.5
 
 
 _PHRASE_HINTS = {
@@ -191,6 +197,16 @@ class CallSession:
         self.turn_latencies_s: list[float] = []
         self._speech_end_at: float | None = None
         self._clips = 0
+        self.phase_handler: PhaseHandler | None = None
+        if services.llm is not None:
+            self.phase_handler = PhaseHandler(
+                services.llm,
+                call_id=call_id,
+                budget_s=services.llm_budget_s,
+                speak=self._speak_acknowledgement,
+            )
+        self._acknowledged = False  # the model spoke during the turn being answered
+        self._stale_playouts = 0  # PlayoutDone of a model acknowledgement, not for the dialogue
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
@@ -233,7 +249,12 @@ class CallSession:
             except TimeoutError:
                 await self._execute(self.conversation.handle_timer(self._now()))
                 continue
+            if isinstance(event, PlayoutDone) and self._stale_playouts:
+                self._stale_playouts -= 1
+                continue
             await self._execute(self.conversation.handle(event, self._now()))
+            if isinstance(event, Transcript):
+                self._acknowledged = False
             if (
                 isinstance(event, CallEnded)
                 or self.conversation.turn.value == "ended"
@@ -252,7 +273,7 @@ class CallSession:
             self._speech_end_at = self._now()
             transcript = await self._close_turn(event.end_frame)
             if transcript is not None:
-                await self._inbox.put(transcript)
+                await self._inbox.put(await self._with_proposal(transcript))
         elif isinstance(event, BargeIn):
             await self._inbox.put(BargeInEvent())
         elif isinstance(event, MediaDigit):
@@ -315,6 +336,31 @@ class CallSession:
         # timer (speech start + 38 s; measured by bench/turn_latency.py on 22-33 % of turns).
         return Transcript(result.text, result.confidence if result.text else 0.0, clip)
 
+    # ----------------------------------------------------------------- language model
+    async def _with_proposal(self, transcript: Transcript) -> Transcript:
+        """The transcript with the model's proposal, when a model is configured and answers."""
+        if self.phase_handler is None or not transcript.text:
+            return transcript
+        request = request_for(self.conversation)
+        proposal = await self.phase_handler.propose(request, transcript.text)
+        return (
+            transcript if proposal is None else dataclasses.replace(transcript, proposal=proposal)
+        )
+
+    async def _speak_acknowledgement(self, sentence: str) -> None:
+        """A sentence the model streamed, said while the rest of its reply arrives."""
+        if self.services.transcript is not None:
+            self.services.transcript("agent", sentence)
+        pcm = await asyncio.to_thread(self.services.prompts.get, sentence)
+        self._note_first_audio()
+        self._acknowledged = True
+        self.media.play(pcm)
+
+    def _note_first_audio(self) -> None:
+        if self._speech_end_at is not None:
+            self.turn_latencies_s.append(self._now() - self._speech_end_at)
+            self._speech_end_at = None
+
     async def _keep_clip(self, pcm: NDArray[np.int16]) -> str:
         self._clips += 1
         name = f"turn-{self._clips:02d}.wav"
@@ -336,9 +382,12 @@ class CallSession:
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
                 pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
-                if self._speech_end_at is not None:
-                    self.turn_latencies_s.append(self._now() - self._speech_end_at)
-                    self._speech_end_at = None
+                self._note_first_audio()
+                if self._acknowledged and not self.media.playing:
+                    # The acknowledgement finished before this: its PlayoutDone is queued
+                    # behind the transcript and must not tell the dialogue we are done.
+                    self._stale_playouts += 1
+                self._acknowledged = False
                 self.media.play(pcm)
             elif isinstance(command, Listen):
                 self._listen = command

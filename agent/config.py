@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -167,6 +167,37 @@ class Settings(BaseSettings):
             raise ValueError("needed with redis_url (PHI is encrypted in Redis)")
         for key in value:
             decode_key(key)  # SealError is a ValueError: one line naming the problem
+        return value
+
+    # --- language model phase handler (issue 5, LLM half) ---
+    llm_provider: str = Field(
+        "embedded",
+        description="Who reads the caller's answers: 'embedded' (the rule based extractors "
+        "alone) or 'openai' (a GPT 4 class model behind an OpenAI compatible API proposes, "
+        "the rules check; the call falls back to the rules if the model fails).",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Base URL of the OpenAI compatible chat completions API (a vLLM, "
+        "llama.cpp or Ollama server of your own keeps PHI on site).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for openai_base_url (a local server may need none)."
+    )
+    llm_model: str = Field("gpt-4o", description="Chat model name for llm_provider=openai.")
+    llm_turn_budget_s: float = Field(
+        1.5,
+        gt=0,
+        le=10,
+        description="Seconds the model gets per caller turn; a later answer is dropped and "
+        "that turn is read by the rules.",
+    )
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _llm_provider(cls, value: str) -> str:
+        if value not in ("embedded", "openai"):
+            raise ValueError("must be embedded or openai")
         return value
 
     @field_validator("sip_host", "public_address")

@@ -45,6 +45,7 @@ from agent.mailer import Mailer, SmtpConfig
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
+from agent.providers.openai_llm import language_model
 from agent.records import SqliteRecords
 from agent.redis_store import RedisStore
 from agent.sealing import Sealer
@@ -201,6 +202,8 @@ class Server:
         self.close()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+            if self._call_services.llm is not None:
+                await self._call_services.llm.aclose()
         await self._close_state_and_outbox()
 
     async def _close_state_and_outbox(self, flush_s: float = 5.0) -> None:
@@ -575,6 +578,8 @@ class Server:
                 slot_booked=self._slot_booked,
                 transfer=self.transfer,
                 transcript=self._transcript,
+                llm=language_model(self.settings),
+                llm_budget_s=self.settings.llm_turn_budget_s,
             )
         return self._call_services
 
