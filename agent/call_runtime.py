@@ -61,7 +61,13 @@ from agent.events import (
     TransferResult,
 )
 from agent.prompts import PromptCache
-from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
+from agent.providers.base import (
+    HintKind,
+    RecognitionHints,
+    RecognitionStream,
+    SpeechToText,
+    TextToSpeech,
+)
 from agent.records import SqliteRecords
 from agent.store import StateStore
 from dsp.bargein import BargeIn
@@ -73,6 +79,7 @@ from rtp.transport import CallMedia
 
 log = structlog.get_logger("voiceagent.call")
 
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz: the media engine's frame
 _RING_FRAMES = 1500  # 30 s of caller audio: the longest turn we keep
 # The recogniser gets some of the line's quiet before and after the speech, as a recorded
 # answer has: its silence model and cepstral mean settle on it, and the first phone is not
@@ -97,6 +104,11 @@ class CallServices:
     # A live transcript for the demo: ("agent", what we say) and ("heard", what the
     # recogniser made of the caller). PHI: only ever a terminal, never a log.
     transcript: Callable[[str, str], None] | None = None
+    # Cloud providers (issue 5): a call's own recogniser and synthesiser, each wrapped to fail
+    # over to the embedded one for the rest of that call. Without them, ``stt`` and
+    # ``prompts`` serve every call.
+    call_stt: Callable[[str], SpeechToText] | None = None
+    call_tts: Callable[[str], TextToSpeech] | None = None
 
 
 _PHRASE_HINTS = {
@@ -191,6 +203,9 @@ class CallSession:
         self.turn_latencies_s: list[float] = []
         self._speech_end_at: float | None = None
         self._clips = 0
+        self._stt = services.stt if services.call_stt is None else services.call_stt(call_id)
+        self._tts = None if services.call_tts is None else services.call_tts(call_id)
+        self._spurious_playout_done = 0  # a streamed prompt's queue ran dry between chunks
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
@@ -258,6 +273,9 @@ class CallSession:
         elif isinstance(event, MediaDigit):
             await self._inbox.put(DtmfDigit(event.digit))
         elif isinstance(event, MediaPlayoutDone | PlayoutStopped):
+            if isinstance(event, MediaPlayoutDone) and self._spurious_playout_done > 0:
+                self._spurious_playout_done -= 1  # not the end of the prompt: more is coming
+                return
             if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
                 await self._inbox.put(PlayoutDone())
 
@@ -271,7 +289,7 @@ class CallSession:
             await self._turn.exit_stack.aclose()
         stack = contextlib.AsyncExitStack()
         stream = await stack.enter_async_context(
-            self.services.stt.start(hints_for(self._listen.expectation))
+            self._stt.start(hints_for(self._listen.expectation))
         )
         turn = _Turn(max(start_frame - PRE_ROLL_FRAMES, 0), stream, stack)
         for frame in list(self._ring):
@@ -335,6 +353,9 @@ class CallSession:
             if isinstance(command, Speak):
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
+                if self._tts is not None:
+                    await self._speak_streamed(self._tts, command.text)
+                    continue
                 pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
                 if self._speech_end_at is not None:
                     self.turn_latencies_s.append(self._now() - self._speech_end_at)
@@ -364,6 +385,27 @@ class CallSession:
                 self._hangup_pending = command.reason
                 if not self.media.playing:
                     self.services.hangup(self.call_id)
+
+    async def _speak_streamed(self, tts: TextToSpeech, text: str) -> None:
+        """Play a streamed synthesis from its first whole 20 ms frame on."""
+        pending = np.zeros(0, dtype=np.int16)
+        started = False
+        async for chunk in tts.synthesize(text):
+            pending = np.concatenate([pending, chunk])
+            whole = len(pending) - len(pending) % FRAME_SAMPLES
+            if whole:
+                self._play_part(pending[:whole], started)
+                started, pending = True, pending[whole:]
+        if len(pending):
+            self._play_part(pending, started)
+
+    def _play_part(self, pcm: NDArray[np.int16], started: bool) -> None:
+        if not started and self._speech_end_at is not None:
+            self.turn_latencies_s.append(self._now() - self._speech_end_at)
+            self._speech_end_at = None
+        if started and not self.media.playing:
+            self._spurious_playout_done += 1  # the engine reported the prompt done: it is not
+        self.media.play(pcm)
 
     def _now(self) -> float:
         return self._loop.time()

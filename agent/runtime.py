@@ -39,6 +39,7 @@ from agent.echo_call import run_echo
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
+from agent.providers.selection import SpeechProviders, build_speech_providers
 from agent.records import SqliteRecords
 from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
@@ -138,6 +139,7 @@ class Server:
         self.store: StateStore = MemoryStore()
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
+        self._speech: SpeechProviders | None = None  # cloud roles with failover (issue 5)
         self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
         self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
         # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
@@ -176,6 +178,8 @@ class Server:
         self.close()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+        if self._speech is not None:
+            await self._speech.aclose()
 
     def close(self) -> None:
         """Stop listening."""
@@ -501,6 +505,8 @@ class Server:
                 SqliteRecords, Path(self.settings.data_dir) / "records.sqlite3"
             )
             stt = make_embedded_stt()
+            speech = build_speech_providers(self.settings, stt, self.prompts.get)
+            self._speech = speech
             self._call_services = CallServices(
                 stt=stt,
                 prompts=self.prompts,
@@ -510,6 +516,8 @@ class Server:
                 slot_booked=self._slot_booked,
                 transfer=self.transfer,
                 transcript=self._transcript,
+                call_stt=None if speech.cloud_stt is None else speech.stt_for_call,
+                call_tts=None if speech.cloud_tts is None else speech.tts_for_call,
             )
         return self._call_services
 
