@@ -232,14 +232,14 @@ class DeepgramStream:
 
     async def close(self) -> None:
         """``CloseStream``, then let go of the socket and the tasks."""
+        if self._socket is not None and not self._dropped.is_set():
+            with contextlib.suppress(Exception):
+                await self._socket.send_close_stream()
         for task in (self._keepalive, self._receiver):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._socket is not None and not self._dropped.is_set():
-            with contextlib.suppress(Exception):
-                await self._socket.send_close_stream()
         await self._release()
         self._updates.put_nowait(None)
 
