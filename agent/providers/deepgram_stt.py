@@ -273,7 +273,7 @@ class DeepgramStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._receiver
         await self._release()
-        error = ProviderError(FailureReason.DISCONNECT, "listen socket dropped")
+        retry = "not tried"
         for backoff_s in (0.0, *_RECONNECT_BACKOFF_S):
             if self._loop.time() + backoff_s >= deadline:
                 break
@@ -284,12 +284,13 @@ class DeepgramStream:
                     await self._connect()
                     await self._socket.send_media(bytes(self._audio[self._base :]))
             except (ProviderError, TimeoutError, websockets.exceptions.ConnectionClosed) as exc:
-                error = provider_error(exc, "listen reconnect")
+                retry = provider_error(exc, "listen reconnect").reason.value
                 continue
             self.reconnects += 1
             self._last_send = self._loop.time()
             return
-        raise error
+        # The reason is the drop; what the reconnects met (a 503, a timeout) is the detail.
+        raise ProviderError(FailureReason.DISCONNECT, f"socket dropped, reconnect: {retry}")
 
     async def _receive(self, socket: Any, base: int, dropped: asyncio.Event) -> None:
         try:

@@ -118,6 +118,7 @@ class SpeakFaults:
 
     status: int | None = None
     first_byte_s: float = 0.0
+    chunk_interval_s: float = 0.0  # between chunks (Aura streams faster than real time)
     stall_after_first: bool = False  # send one chunk, then nothing
     cut_after_first: bool = False  # send one chunk, then close the connection
 
@@ -246,6 +247,7 @@ class DeepgramServer:
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             await writer.drain()
             record.audio += chunk
+            await asyncio.sleep(faults.chunk_interval_s)
             if faults.cut_after_first:
                 writer.transport.abort()
                 return False
