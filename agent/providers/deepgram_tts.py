@@ -20,7 +20,7 @@ cut short. The failover wrapper speaks the sentence with the embedded synthesise
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,12 +65,12 @@ class DeepgramTts:
             config.api_key, config.url, max(config.first_byte_timeout_s, config.chunk_timeout_s)
         )
 
-    async def synthesize(self, text: str) -> AsyncIterator[NDArray[np.int16]]:
+    async def synthesize(self, text: str) -> AsyncGenerator[NDArray[np.int16], None]:
         """Speak ``text``: 8 kHz int16 chunks decoded from Aura's μ-law, as they arrive."""
         async for payload in self.synthesize_ulaw(text):
             yield ulaw_decode(payload)
 
-    async def synthesize_ulaw(self, text: str) -> AsyncIterator[bytes]:
+    async def synthesize_ulaw(self, text: str) -> AsyncGenerator[bytes, None]:
         """Speak ``text`` as raw μ-law bytes, as they arrive (the RTP payload bytes)."""
         body = self._client.speak.v1.audio.generate(
             text=text,

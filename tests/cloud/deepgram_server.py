@@ -170,6 +170,7 @@ class DeepgramServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._closing = asyncio.Event()
         self.port = 0
 
     @property
@@ -185,11 +186,19 @@ class DeepgramServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        self._closing.set()
         for writer in list(self._writers):
             writer.transport.abort()  # each handler's next read ends, and it returns
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
         await self._server.wait_closed()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, unless the server is closing; False when it is."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), seconds)
+        return not self._closing.is_set()
 
     # ----------------------------------------------------------------- HTTP
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -237,22 +246,24 @@ class DeepgramServer:
         record = SpeakRecord(query, str(json.loads(body)["text"]))
         self.speak_requests.append(record)
         audio = await asyncio.to_thread(self.synthesizer, record.text)
-        await asyncio.sleep(faults.first_byte_s)
+        if not await self._pause(faults.first_byte_s):
+            return False
         writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: audio/mulaw\r\n"
-            b"transfer-encoding: chunked\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\ncontent-type: audio/mulaw\r\ntransfer-encoding: chunked\r\n\r\n"
         )
         for offset in range(0, len(audio), self.chunk_bytes):
             chunk = audio[offset : offset + self.chunk_bytes]
             writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             await writer.drain()
             record.audio += chunk
-            await asyncio.sleep(faults.chunk_interval_s)
+            if not await self._pause(faults.chunk_interval_s):
+                return False
             if faults.cut_after_first:
                 writer.transport.abort()
                 return False
             if faults.stall_after_first:
-                await reader_closed(writer)
+                await self._pause(30.0)
+                return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
@@ -353,7 +364,7 @@ class _ListenSession:
                 self.writer.transport.abort()
                 return False
         elif frame.opcode is Opcode.TEXT:
-            message = json.loads(frame.data)
+            message = json.loads(bytes(frame.data))
             kind = str(message.get("type"))
             self.record.controls.append(kind)
             if kind == "Finalize":
@@ -519,11 +530,3 @@ async def _send_error(writer: asyncio.StreamWriter, status: int, code: str) -> N
         f"content-length: {len(body)}\r\n\r\n{body}".encode()
     )
     await writer.drain()
-
-
-async def reader_closed(writer: asyncio.StreamWriter) -> None:
-    """Wait (bounded) until the peer or the server's exit closes the connection."""
-    for _ in range(600):
-        if writer.is_closing():
-            return
-        await asyncio.sleep(0.05)
