@@ -120,6 +120,8 @@ class SpeakFaults:
     first_byte_s: float = 0.0
     chunk_interval_s: float = 0.0  # between chunks (Aura streams faster than real time)
     stall_after_first: bool = False  # send one chunk, then nothing
+    fail_after_requests: int | None = None  # answer this many, then ``fail_status`` to all
+    fail_status: int = 500
     cut_after_first: bool = False  # send one chunk, then close the connection
 
 
@@ -239,9 +241,13 @@ class DeepgramServer:
     ) -> bool:
         """Answer one speak request; False when the connection was closed on purpose."""
         faults = self.speak
-        if faults.status is not None:
-            self.refused.append(faults.status)
-            await _send_error(writer, faults.status, "LOOPBACK_FAULT")
+        status = faults.status
+        if faults.fail_after_requests is not None:
+            if len(self.speak_requests) >= faults.fail_after_requests:
+                status = faults.fail_status
+        if status is not None:
+            self.refused.append(status)
+            await _send_error(writer, status, "LOOPBACK_FAULT")
             return True
         record = SpeakRecord(query, str(json.loads(body)["text"]))
         self.speak_requests.append(record)
