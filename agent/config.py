@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -104,8 +104,8 @@ class Settings(BaseSettings):
         description="Speech synthesis: 'embedded' (espeak-ng) or 'deepgram' (Aura, with "
         "espeak-ng taking over a call whose requests fail).",
     )
-    deepgram_api_key: str | None = Field(
-        None, description="Deepgram API key (sent as 'Authorization: Token KEY')."
+    deepgram_api_key: SecretStr | None = Field(
+        None, description="Deepgram API key (sent as 'Authorization: Token KEY'; never logged)."
     )
     deepgram_url: str = Field(
         "https://api.deepgram.com",

@@ -65,6 +65,8 @@ def build_speech_providers(
     """The providers ``settings`` chooses, with the embedded ones as fallback."""
     cloud_stt: SpeechToText | None = None
     cloud_tts: TextToSpeech | None = None
+    key = settings.deepgram_api_key
+    api_key = None if key is None else key.get_secret_value()
     step_s = (
         settings.deepgram_connect_timeout_seconds
         + settings.deepgram_final_timeout_seconds
@@ -76,7 +78,7 @@ def build_speech_providers(
         cloud_stt = DeepgramStt(
             DeepgramSttConfig(
                 url=settings.deepgram_url,
-                api_key=settings.deepgram_api_key,
+                api_key=api_key,
                 model=settings.deepgram_stt_model,
                 connect_timeout_s=settings.deepgram_connect_timeout_seconds,
                 final_timeout_s=settings.deepgram_final_timeout_seconds,
@@ -88,7 +90,7 @@ def build_speech_providers(
         cloud_tts = DeepgramTts(
             DeepgramTtsConfig(
                 url=settings.deepgram_url,
-                api_key=settings.deepgram_api_key,
+                api_key=api_key,
                 voice=settings.deepgram_tts_voice,
                 first_byte_timeout_s=settings.deepgram_tts_first_byte_timeout_seconds,
             )

@@ -36,7 +36,7 @@ from tests.loopback import ServerProcess, voiceagent_serve
 
 DEMO = Path(__file__).resolve().parents[2] / "agent" / "data" / "personas" / "demo.yaml"
 KEY = "loopback-key"
-CALL_TIMEOUT_S = 360.0
+CALL_TIMEOUT_S = 420.0  # the demo script takes about five minutes in real time
 
 
 def cloud_env(data_dir: Path, deepgram: DeepgramServer) -> dict[str, str]:
@@ -121,7 +121,10 @@ async def test_persona_calls_on_deepgram_and_through_its_failure(tmp_path: Path)
     for event in bad_server.events("provider_failover"):
         assert (event["from"], event["to"]) == ("deepgram", "embedded")
         assert event["call_id"] == bad.call_id
-    assert failing.connections[3].dropped
     assert 503 in failing.refused and 500 in failing.refused
-    # After the switch, no more sockets: the rest of the call never asked Deepgram again.
-    assert len(failing.connections) == 4
+    # The drop was mid-call, and after the switch no socket was opened again: the rest of the
+    # call never went back to Deepgram (the refusals are the reconnects within that turn).
+    dropped = [i for i, c in enumerate(failing.connections) if c.dropped]
+    assert dropped == [len(failing.connections) - 1]
+    assert dropped[0] >= 3
+    assert failing.transcriber.used < len(lines)  # type: ignore[attr-defined]
