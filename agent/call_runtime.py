@@ -206,11 +206,14 @@ class CallSession:
         self._stt = services.stt if services.call_stt is None else services.call_stt(call_id)
         self._tts = None if services.call_tts is None else services.call_tts(call_id)
         self._spurious_playout_done = 0  # a streamed prompt's queue ran dry between chunks
+        self._tasks: asyncio.TaskGroup | None = None
+        self._endpoint_watch: asyncio.Task[None] | None = None  # the recogniser's own endpointing
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
         try:
             async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
                 audio = tasks.create_task(self._audio_loop())
                 media_events = tasks.create_task(self._media_loop())
                 await self._execute(
@@ -221,6 +224,8 @@ class CallSession:
                 await self._event_loop()
                 audio.cancel()
                 media_events.cancel()
+                if self._endpoint_watch is not None:
+                    self._endpoint_watch.cancel()
         finally:
             if self._turn is not None:
                 await self._turn.exit_stack.aclose()
@@ -264,6 +269,8 @@ class CallSession:
             await self._open_turn(event.start_frame)
             await self._inbox.put(CallerSpeaking())
         elif isinstance(event, SpeechEnded):
+            if self._turn is None:  # the recogniser's endpointing has already ended it
+                return
             self._speech_end_at = self._now()
             transcript = await self._close_turn(event.end_frame)
             if transcript is not None:
@@ -285,6 +292,9 @@ class CallSession:
 
     # ----------------------------------------------------------------- recognition
     async def _open_turn(self, start_frame: int) -> None:
+        if self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+            self._endpoint_watch = None
         if self._turn is not None:
             await self._turn.exit_stack.aclose()
         stack = contextlib.AsyncExitStack()
@@ -295,11 +305,29 @@ class CallSession:
         for frame in list(self._ring):
             await turn.push(frame)
         self._turn = turn
+        wait_endpoint = getattr(stream, "wait_endpoint", None)
+        if wait_endpoint is not None and self._tasks is not None:
+            watch = self._end_on_endpoint(turn, wait_endpoint)
+            self._endpoint_watch = self._tasks.create_task(watch)
 
-    async def _close_turn(self, end_frame: int) -> Transcript | None:
+    async def _end_on_endpoint(self, turn: _Turn, wait: Callable[[], Awaitable[None]]) -> None:
+        """End the turn when a cloud recogniser's endpointing says the caller has finished."""
+        await wait()
+        if self._turn is not turn:
+            return
+        self._speech_end_at = self._now()
+        # Deepgram has the words already: no post-roll to wait for.
+        transcript = await self._close_turn(turn.next_index - POST_ROLL_FRAMES, watch=False)
+        if transcript is not None:
+            await self._inbox.put(transcript)
+
+    async def _close_turn(self, end_frame: int, *, watch: bool = True) -> Transcript | None:
         turn, self._turn = self._turn, None
         if turn is None:
             return None
+        if watch and self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+        self._endpoint_watch = None
         end_frame += POST_ROLL_FRAMES
         turn.end_frame = end_frame
         if turn.next_index < end_frame:  # the rest of the turn's audio is on its way

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     deepgram_stt_model: str = Field(
         "nova-2-phonecall", description="Deepgram streaming model for 8 kHz telephone audio."
     )
+    deepgram_endpointing_ms: int = Field(
+        300, ge=10, le=5000, description="Silence after which Deepgram marks speech_final."
+    )
+    deepgram_ends_turns: bool = Field(
+        False,
+        description="Let Deepgram's speech_final end the caller's turn instead of the 700 ms "
+        "endpointer: faster answers, but a caller who pauses longer may be cut off.",
+    )
     deepgram_tts_voice: str = Field("aura-asteria-en", description="Deepgram Aura voice model.")
     deepgram_connect_timeout_seconds: float = Field(
         2.0, gt=0, description="Give up opening a Deepgram socket or request after this long."

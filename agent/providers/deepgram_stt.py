@@ -76,6 +76,9 @@ class DeepgramSttConfig:
         connect_timeout_s: per attempt to open the socket.
         final_timeout_s: the turn's budget after ``finish``: reconnects and the final result.
         max_keywords: at most this many keyword hints per turn (URL length).
+        ends_turns: let Deepgram's ``speech_final`` end the caller's turn (after
+            ``endpointing_ms`` of silence) instead of waiting for the runtime's endpointer
+            (700 ms): faster answers, at the risk of cutting off a caller who pauses.
     """
 
     url: str
@@ -87,6 +90,7 @@ class DeepgramSttConfig:
     connect_timeout_s: float = 2.0
     final_timeout_s: float = 1.5
     max_keywords: int = 50
+    ends_turns: bool = False
 
 
 def query_for(config: DeepgramSttConfig, hints: RecognitionHints) -> dict[str, Any]:
@@ -170,7 +174,7 @@ class DeepgramStream:
         self._updates: asyncio.Queue[Transcript | None] = asyncio.Queue()
         self._last_send = self._loop.time()
         self.reconnects = 0
-        self.speech_final = False  # Deepgram's endpointing saw the utterance end
+        self._endpoint = asyncio.Event()  # Deepgram's endpointing saw the utterance end
 
     # ----------------------------------------------------------------- RecognitionStream
     async def feed(self, pcm8k: NDArray[np.int16]) -> None:
@@ -190,6 +194,16 @@ class DeepgramStream:
         """Partial transcripts (``is_final=False``), then the final one."""
         while (update := await self._updates.get()) is not None:
             yield update
+
+    async def wait_endpoint(self) -> None:
+        """Return when Deepgram's endpointing ends the caller's utterance (``speech_final``).
+
+        Only with ``ends_turns`` set; otherwise it never returns, and the runtime's own
+        endpointer ends every turn.
+        """
+        if not self._config.ends_turns:
+            await asyncio.Event().wait()  # cancelled when the turn closes
+        await self._endpoint.wait()
 
     async def finish(self) -> Transcript:
         """Ask for the rest (``Finalize``) and return the turn's transcript."""
@@ -311,7 +325,8 @@ class DeepgramStream:
             end = base + round((message.start + message.duration) * SAMPLE_RATE_HZ)
             self._covered = max(self._covered, min(end, len(self._audio)))
             self._partial = ""
-            self.speech_final = self.speech_final or bool(message.speech_final)
+            if message.speech_final and any(t for t, _ in self._finals):
+                self._endpoint.set()
         else:
             self._partial = text
         heard = " ".join(t for t in (*(t for t, _ in self._finals), self._partial) if t)

@@ -167,6 +167,15 @@ class _FailoverStream:
         except Exception:  # interim results are advisory; finish() decides
             return
 
+    async def wait_endpoint(self) -> None:
+        """The primary's end-of-utterance signal, if it has one; else never."""
+        wait = getattr(self.primary, "wait_endpoint", None)
+        if wait is not None:
+            with contextlib.suppress(Exception):  # a failing primary is finish()'s business
+                await wait()
+                return
+        await asyncio.Event().wait()
+
     async def finish(self) -> Transcript:
         if self.primary is not None:
             try:

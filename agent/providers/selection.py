@@ -82,6 +82,8 @@ def build_speech_providers(
                 model=settings.deepgram_stt_model,
                 connect_timeout_s=settings.deepgram_connect_timeout_seconds,
                 final_timeout_s=settings.deepgram_final_timeout_seconds,
+                endpointing_ms=settings.deepgram_endpointing_ms,
+                ends_turns=settings.deepgram_ends_turns,
             )
         )
     if settings.tts_provider == "deepgram":

@@ -109,7 +109,7 @@ class ListenFaults:
     drop_from_connection: int = 1  # the first connection (counting from 1) that may be dropped
     outage_after_drop: bool = False  # after a drop, refuse every handshake with 503
     final_latency_s: float = 0.0  # final result this long after the speech end / Finalize
-    segment_gap_ms: int = 600  # quiet that ends a segment
+    segment_gap_ms: int | None = 600  # quiet that ends a segment (None: the query's endpointing)
 
 
 @dataclass
@@ -326,6 +326,8 @@ class _ListenSession:
         self.index = len(server.connections)  # this connection's number, from 1
         self.request_id = f"loopback-{self.index}"
         self.unsent_lines = 0  # final results with words, queued but not yet sent
+        endpointing = int(record.query.get("endpointing", ["300"])[0])
+        self.gap_ms = self.faults.segment_gap_ms or endpointing
         self.frames = 0  # 20 ms frames processed
         self.final_end = 0  # frame where the next final result starts
         self.segment_start: int | None = None
@@ -399,7 +401,7 @@ class _ListenSession:
             if self.segment_start is None:
                 continue
             quiet_ms = (self.frames - self.last_speech) * 20
-            if quiet_ms >= self.faults.segment_gap_ms:
+            if quiet_ms >= self.gap_ms:
                 self._final(from_finalize=False)
                 self._queue(_utterance_end(self.last_speech * 0.02))
             elif self.frames >= self.next_interim:

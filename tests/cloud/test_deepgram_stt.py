@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.providers.base import HintKind, RecognitionHints, Transcript
-from agent.providers.deepgram_stt import DeepgramStt, DeepgramSttConfig
+from agent.providers.deepgram_stt import DeepgramStream, DeepgramStt, DeepgramSttConfig
 from agent.providers.failure import FailureReason, ProviderError
 from dsp.g711 import ulaw_decode, ulaw_encode
 from tests.cloud.audio import burst, feed_paced, frames, quiet, turn
@@ -181,3 +181,25 @@ async def test_a_final_result_later_than_the_budget_is_a_timeout() -> None:
                 await feed_paced(stream, frames(turn(burst(0.5), quiet(0.2))))
                 await stream.finish()
     assert caught.value.reason is FailureReason.TIMEOUT
+
+
+@pytest.mark.parametrize("ends_turns", [True, False])
+async def test_deepgram_endpointing_can_end_the_turn(ends_turns: bool) -> None:
+    script = ScriptTranscriber(["about a week"])
+    faults = ListenFaults(segment_gap_ms=None)  # speech_final after the query's endpointing
+    async with DeepgramServer(script, listen=faults, api_key=KEY) as server:
+        stt = stt_for(server, endpointing_ms=200, ends_turns=ends_turns)
+        async with stt.start(RecognitionHints.of(HintKind.DURATION)) as stream:
+            assert isinstance(stream, DeepgramStream)
+            wait = stream.wait_endpoint
+            await feed_paced(stream, frames(turn(burst(0.6), quiet(0.3))))
+            if ends_turns:
+                await asyncio.wait_for(wait(), 2.0)
+            else:
+                with pytest.raises(TimeoutError):  # the runtime's endpointer decides
+                    await asyncio.wait_for(wait(), 0.3)
+            final = await stream.finish()
+    assert final.text == "about a week"
+    assert server.connections[0].query["endpointing"] == ["200"]
+    speech_final = [m for m in server.connections[0].sent if m.get("speech_final")]
+    assert len(speech_final) == 1  # sent after 200 ms of quiet, before any Finalize
