@@ -70,6 +70,7 @@ from agent.providers.base import (
 )
 from agent.records import SqliteRecords
 from agent.store import StateStore
+from agent.streamed_playout import StreamedPlayout
 from dsp.bargein import BargeIn
 from dsp.endpoint import SpeechEnded, SpeechStarted
 from rtp.engine import CallerFrame, PlayoutStopped
@@ -79,7 +80,6 @@ from rtp.transport import CallMedia
 
 log = structlog.get_logger("voiceagent.call")
 
-FRAME_SAMPLES = 160  # 20 ms at 8 kHz: the media engine's frame
 _RING_FRAMES = 1500  # 30 s of caller audio: the longest turn we keep
 # The recogniser gets some of the line's quiet before and after the speech, as a recorded
 # answer has: its silence model and cepstral mean settle on it, and the first phone is not
@@ -205,7 +205,7 @@ class CallSession:
         self._clips = 0
         self._stt = services.stt if services.call_stt is None else services.call_stt(call_id)
         self._tts = None if services.call_tts is None else services.call_tts(call_id)
-        self._spurious_playout_done = 0  # a streamed prompt's queue ran dry between chunks
+        self._streamed = StreamedPlayout(media)
         self._tasks: asyncio.TaskGroup | None = None
         self._endpoint_watch: asyncio.Task[None] | None = None  # the recogniser's own endpointing
 
@@ -280,9 +280,8 @@ class CallSession:
         elif isinstance(event, MediaDigit):
             await self._inbox.put(DtmfDigit(event.digit))
         elif isinstance(event, MediaPlayoutDone | PlayoutStopped):
-            if isinstance(event, MediaPlayoutDone) and self._spurious_playout_done > 0:
-                self._spurious_playout_done -= 1  # not the end of the prompt: more is coming
-                return
+            if isinstance(event, MediaPlayoutDone) and self._streamed.absorb_done():
+                return  # a streamed prompt's queue ran dry between chunks: more came
             if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
                 await self._inbox.put(PlayoutDone())
 
@@ -382,7 +381,7 @@ class CallSession:
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
                 if self._tts is not None:
-                    await self._speak_streamed(self._tts, command.text)
+                    await self._streamed.play(self._tts.synthesize(command.text), self._first_audio)
                     continue
                 pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
                 if self._speech_end_at is not None:
@@ -414,26 +413,10 @@ class CallSession:
                 if not self.media.playing:
                     self.services.hangup(self.call_id)
 
-    async def _speak_streamed(self, tts: TextToSpeech, text: str) -> None:
-        """Play a streamed synthesis from its first whole 20 ms frame on."""
-        pending = np.zeros(0, dtype=np.int16)
-        started = False
-        async for chunk in tts.synthesize(text):
-            pending = np.concatenate([pending, chunk])
-            whole = len(pending) - len(pending) % FRAME_SAMPLES
-            if whole:
-                self._play_part(pending[:whole], started)
-                started, pending = True, pending[whole:]
-        if len(pending):
-            self._play_part(pending, started)
-
-    def _play_part(self, pcm: NDArray[np.int16], started: bool) -> None:
-        if not started and self._speech_end_at is not None:
+    def _first_audio(self) -> None:
+        if self._speech_end_at is not None:
             self.turn_latencies_s.append(self._now() - self._speech_end_at)
             self._speech_end_at = None
-        if started and not self.media.playing:
-            self._spurious_playout_done += 1  # the engine reported the prompt done: it is not
-        self.media.play(pcm)
 
     def _now(self) -> float:
         return self._loop.time()
