@@ -8,7 +8,7 @@ script with espeak-ng; the loopback transcribes each segment of speech as the sc
 spoken line, and speaks the agent's prompts with espeak-ng as μ-law.
 
 Two calls run side by side, each against its own server pair: one where Deepgram works
-throughout, and one where the listen socket drops in the middle of the call and never comes
+throughout and its endpointing ends the caller's turns (``deepgram_ends_turns``), and one where the listen socket drops in the middle of the call and never comes
 back (every later handshake is refused with 503) and speak starts answering 500 a few
 sentences later. Both must store the record the persona dictated, field by field; the second
 must log and count the switch of both roles to the embedded providers.
@@ -39,8 +39,9 @@ KEY = "loopback-key"
 CALL_TIMEOUT_S = 420.0  # the demo script takes about five minutes in real time
 
 
-def cloud_env(data_dir: Path, deepgram: DeepgramServer) -> dict[str, str]:
+def cloud_env(data_dir: Path, deepgram: DeepgramServer, **extra: str) -> dict[str, str]:
     return {
+        **extra,
         "VOICEAGENT_APP": "intake",
         "VOICEAGENT_DATA_DIR": str(data_dir),
         "VOICEAGENT_CLINIC_NAME": "Maple Street Clinic",
@@ -52,9 +53,9 @@ def cloud_env(data_dir: Path, deepgram: DeepgramServer) -> dict[str, str]:
 
 
 async def one_call(
-    persona: Persona, data_dir: Path, deepgram: DeepgramServer
+    persona: Persona, data_dir: Path, deepgram: DeepgramServer, **extra: str
 ) -> tuple[PatientResult, ServerProcess]:
-    with voiceagent_serve(env=cloud_env(data_dir, deepgram)) as server:
+    with voiceagent_serve(env=cloud_env(data_dir, deepgram, **extra)) as server:
         target = Address("udp", "127.0.0.1", server.sip_port)
         patient = SimulatedPatient(persona, f"sip:intake@127.0.0.1:{server.sip_port}", target)
         result = await patient.run(timeout_s=CALL_TIMEOUT_S)
@@ -80,7 +81,8 @@ async def test_persona_calls_on_deepgram_and_through_its_failure(tmp_path: Path)
     healthy = DeepgramServer(
         ScriptTranscriber(lines),
         espeak_ulaw,
-        listen=ListenFaults(final_latency_s=0.3),
+        # Deepgram's endpointing (300 ms) ends each turn, its final 300 ms later.
+        listen=ListenFaults(final_latency_s=0.3, segment_gap_ms=None),
         speak=SpeakFaults(first_byte_s=0.25),
         api_key=KEY,
     )
@@ -101,7 +103,7 @@ async def test_persona_calls_on_deepgram_and_through_its_failure(tmp_path: Path)
     (tmp_path / "b").mkdir()
     async with healthy, failing:
         (ok, ok_server), (bad, bad_server) = await asyncio.gather(
-            one_call(persona, tmp_path / "a", healthy),
+            one_call(persona, tmp_path / "a", healthy, VOICEAGENT_DEEPGRAM_ENDS_TURNS="true"),
             one_call(persona, tmp_path / "b", failing),
         )
 
