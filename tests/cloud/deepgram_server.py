@@ -5,9 +5,10 @@ Real Deepgram (and a self-hosted one) serves ``GET /v1/listen`` (WebSocket upgra
 each request, and upgrades go to the `websockets` sans-I/O `ServerProtocol` (the same frames
 and handshake the real server speaks, with no framework in between).
 
-Listen: the audio of each connection (μ-law 8 kHz, as the query says) is cut into 20 ms frames
-and segmented by energy. While a segment is open the server sends interim ``Results``; when
-``segment_gap_ms`` of quiet follows it (600 ms, or the query's ``endpointing``), a final one (``is_final``, ``speech_final``) and an
+Listen (`tests.cloud.deepgram_listen`): the audio of each connection (μ-law 8 kHz, as the
+query says) is cut into 20 ms frames and segmented by energy. While a segment is open the
+server sends interim ``Results``; when ``segment_gap_ms`` of quiet follows it (600 ms, or the
+query's ``endpointing``), a final one (``is_final``, ``speech_final``) and an
 ``UtteranceEnd``; on ``Finalize`` whatever is open, marked ``from_finalize``; on
 ``CloseStream`` a ``Metadata`` and a close. Final results cover the audio contiguously
 (``start + duration`` is where the next one starts), as Deepgram's do. The words come from

@@ -7,11 +7,13 @@ figures). The demo patient (`SimulatedPatient`) calls it over UDP on 127.0.0.1 a
 script with espeak-ng; the loopback transcribes each segment of speech as the script's next
 spoken line, and speaks the agent's prompts with espeak-ng as μ-law.
 
-Two calls run side by side, each against its own server pair: one where Deepgram works
-throughout and its endpointing ends the caller's turns (``deepgram_ends_turns``), and one where the listen socket drops in the middle of the call and never comes
-back (every later handshake is refused with 503) and speak starts answering 500 a few
-sentences later. Both must store the record the persona dictated, field by field; the second
-must log and count the switch of both roles to the embedded providers.
+Two calls run side by side, each against its own server pair. In the first, Deepgram works
+throughout and its endpointing ends the caller's turns (``deepgram_ends_turns``). In the
+second, the listen socket drops in the middle of the call and never comes back (every later
+handshake is refused with 503), and speak starts answering 500 a few sentences later. Both
+must store the record the persona dictated, field by field; the second must log the switch
+of both roles to the embedded providers (the counter is checked in test_failover.py: this
+server process has no metrics endpoint yet).
 """
 
 from __future__ import annotations

@@ -41,7 +41,13 @@ def test_deepgram_per_role_with_a_failover_state_per_call() -> None:
     assert first.switch.call_id == "a" and not first.switch.failed_over
     assert isinstance(speech.tts_for_call("a"), PromptTts)  # TTS stays embedded
     both = build_speech_providers(
-        load_settings({"stt_provider": "deepgram", "tts_provider": "deepgram"}),
+        load_settings(
+            {
+                "stt_provider": "deepgram",
+                "tts_provider": "deepgram",
+                "deepgram_url": "http://127.0.0.1:9",
+            }
+        ),
         KeepingStt(),
         silence,
     )
