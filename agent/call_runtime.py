@@ -64,9 +64,16 @@ from agent.events import (
 from agent.phase_handler import PhaseHandler, ProposalModel
 from agent.prompts import PromptCache
 from agent.proposals import request_for
-from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
+from agent.providers.base import (
+    HintKind,
+    RecognitionHints,
+    RecognitionStream,
+    SpeechToText,
+    TextToSpeech,
+)
 from agent.records import SqliteRecords
 from agent.store import CallSnapshot, StateStore
+from agent.streamed_playout import StreamedPlayout
 from dsp.bargein import BargeIn
 from dsp.endpoint import SpeechEnded, SpeechStarted
 from rtp.engine import CallerFrame, PlayoutStopped
@@ -103,6 +110,11 @@ class CallServices:
     # The language-model phase handler (issue 5): None runs the rules alone.
     llm: ProposalModel | None = None
     llm_budget_s: float = 1.5
+    # Cloud providers (issue 5): a call's own recogniser and synthesiser, each wrapped to fail
+    # over to the embedded one for the rest of that call. Without them, ``stt`` and
+    # ``prompts`` serve every call.
+    call_stt: Callable[[str], SpeechToText] | None = None
+    call_tts: Callable[[str], TextToSpeech] | None = None
 
 
 _PHRASE_HINTS = {
@@ -207,11 +219,17 @@ class CallSession:
             )
         self._acknowledged = False  # the model spoke during the turn being answered
         self._stale_playouts = 0  # PlayoutDone of a model acknowledgement, not for the dialogue
+        self._stt = services.stt if services.call_stt is None else services.call_stt(call_id)
+        self._tts = None if services.call_tts is None else services.call_tts(call_id)
+        self._streamed = StreamedPlayout(media)
+        self._tasks: asyncio.TaskGroup | None = None
+        self._endpoint_watch: asyncio.Task[None] | None = None  # the recogniser's own endpointing
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
         try:
             async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
                 audio = tasks.create_task(self._audio_loop())
                 media_events = tasks.create_task(self._media_loop())
                 await self._execute(
@@ -222,6 +240,8 @@ class CallSession:
                 await self._event_loop()
                 audio.cancel()
                 media_events.cancel()
+                if self._endpoint_watch is not None:
+                    self._endpoint_watch.cancel()
         finally:
             if self._turn is not None:
                 await self._turn.exit_stack.aclose()
@@ -270,6 +290,8 @@ class CallSession:
             await self._open_turn(event.start_frame)
             await self._inbox.put(CallerSpeaking())
         elif isinstance(event, SpeechEnded):
+            if self._turn is None:  # the recogniser's endpointing has already ended it
+                return
             self._speech_end_at = self._now()
             transcript = await self._close_turn(event.end_frame)
             if transcript is not None:
@@ -279,6 +301,8 @@ class CallSession:
         elif isinstance(event, MediaDigit):
             await self._inbox.put(DtmfDigit(event.digit))
         elif isinstance(event, MediaPlayoutDone | PlayoutStopped):
+            if isinstance(event, MediaPlayoutDone) and self._streamed.absorb_done():
+                return  # a streamed prompt's queue ran dry between chunks: more came
             if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
                 await self._inbox.put(PlayoutDone())
 
@@ -288,21 +312,42 @@ class CallSession:
 
     # ----------------------------------------------------------------- recognition
     async def _open_turn(self, start_frame: int) -> None:
+        if self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+            self._endpoint_watch = None
         if self._turn is not None:
             await self._turn.exit_stack.aclose()
         stack = contextlib.AsyncExitStack()
         stream = await stack.enter_async_context(
-            self.services.stt.start(hints_for(self._listen.expectation))
+            self._stt.start(hints_for(self._listen.expectation))
         )
         turn = _Turn(max(start_frame - PRE_ROLL_FRAMES, 0), stream, stack)
         for frame in list(self._ring):
             await turn.push(frame)
         self._turn = turn
+        wait_endpoint = getattr(stream, "wait_endpoint", None)
+        if wait_endpoint is not None and self._tasks is not None:
+            watch = self._end_on_endpoint(turn, wait_endpoint)
+            self._endpoint_watch = self._tasks.create_task(watch)
 
-    async def _close_turn(self, end_frame: int) -> Transcript | None:
+    async def _end_on_endpoint(self, turn: _Turn, wait: Callable[[], Awaitable[None]]) -> None:
+        """End the turn when a cloud recogniser's endpointing says the caller has finished."""
+        await wait()
+        if self._turn is not turn:
+            return
+        self._speech_end_at = self._now()
+        # Deepgram has the words already: no post-roll to wait for.
+        transcript = await self._close_turn(turn.next_index - POST_ROLL_FRAMES, watch=False)
+        if transcript is not None:
+            await self._inbox.put(transcript)
+
+    async def _close_turn(self, end_frame: int, *, watch: bool = True) -> Transcript | None:
         turn, self._turn = self._turn, None
         if turn is None:
             return None
+        if watch and self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+        self._endpoint_watch = None
         end_frame += POST_ROLL_FRAMES
         turn.end_frame = end_frame
         if turn.next_index < end_frame:  # the rest of the turn's audio is on its way
@@ -351,15 +396,21 @@ class CallSession:
         """A sentence the model streamed, said while the rest of its reply arrives."""
         if self.services.transcript is not None:
             self.services.transcript("agent", sentence)
-        pcm = await asyncio.to_thread(self.services.prompts.get, sentence)
-        self._note_first_audio()
+        await self._say(sentence)
         self._acknowledged = True
-        self.media.play(pcm)
 
-    def _note_first_audio(self) -> None:
-        if self._speech_end_at is not None:
-            self.turn_latencies_s.append(self._now() - self._speech_end_at)
-            self._speech_end_at = None
+    async def _say(self, text: str) -> None:
+        """Synthesize ``text`` and queue it on the call.
+
+        From the cloud synthesiser it plays from its first chunk; from the embedded prompt
+        cache, whole.
+        """
+        if self._tts is not None:
+            await self._streamed.play(self._tts.synthesize(text), self._first_audio)
+            return
+        pcm = await asyncio.to_thread(self.services.prompts.get, text)
+        self._first_audio()
+        self.media.play(pcm)
 
     async def _keep_clip(self, pcm: NDArray[np.int16]) -> str:
         self._clips += 1
@@ -381,14 +432,12 @@ class CallSession:
             if isinstance(command, Speak):
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
-                pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
-                self._note_first_audio()
                 if self._acknowledged and not self.media.playing:
                     # The acknowledgement finished before this: its PlayoutDone is queued
                     # behind the transcript and must not tell the dialogue we are done.
                     self._stale_playouts += 1
                 self._acknowledged = False
-                self.media.play(pcm)
+                await self._say(command.text)
             elif isinstance(command, Listen):
                 self._listen = command
             elif isinstance(command, StopSpeaking):
@@ -416,6 +465,12 @@ class CallSession:
                 self._hangup_pending = command.reason
                 if not self.media.playing:
                     self.services.hangup(self.call_id)
+
+    def _first_audio(self) -> None:
+        """The agent's first audio since the caller stopped: one turn latency."""
+        if self._speech_end_at is not None:
+            self.turn_latencies_s.append(self._now() - self._speech_end_at)
+            self._speech_end_at = None
 
     def _now(self) -> float:
         return self._loop.time()

@@ -46,6 +46,7 @@ from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
 from agent.providers.openai_llm import language_model
+from agent.providers.selection import SpeechProviders, build_speech_providers
 from agent.records import SqliteRecords
 from agent.redis_store import RedisStore
 from agent.sealing import Sealer
@@ -150,6 +151,7 @@ class Server:
         self._ops_tasks: list[asyncio.Task[None]] = []  # the state writer, the mail sender
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
+        self._speech: SpeechProviders | None = None  # cloud roles with failover (issue 5)
         self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
         self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
         # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
@@ -204,6 +206,8 @@ class Server:
             await self._call_services.stt.aclose()
             if self._call_services.llm is not None:
                 await self._call_services.llm.aclose()
+        if self._speech is not None:
+            await self._speech.aclose()
         await self._close_state_and_outbox()
 
     async def _close_state_and_outbox(self, flush_s: float = 5.0) -> None:
@@ -569,6 +573,8 @@ class Server:
                 )
             )
             stt = make_embedded_stt()
+            speech = build_speech_providers(self.settings, stt, self.prompts.get)
+            self._speech = speech
             self._call_services = CallServices(
                 stt=stt,
                 prompts=self.prompts,
@@ -580,6 +586,8 @@ class Server:
                 transcript=self._transcript,
                 llm=language_model(self.settings),
                 llm_budget_s=self.settings.llm_turn_budget_s,
+                call_stt=None if speech.cloud_stt is None else speech.stt_for_call,
+                call_tts=None if speech.cloud_tts is None else speech.tts_for_call,
             )
         return self._call_services
 
