@@ -339,7 +339,7 @@ class CallSession:
         # Deepgram has the words already: no post-roll to wait for.
         transcript = await self._close_turn(turn.next_index - POST_ROLL_FRAMES, watch=False)
         if transcript is not None:
-            await self._inbox.put(transcript)
+            await self._inbox.put(await self._with_proposal(transcript))
 
     async def _close_turn(self, end_frame: int, *, watch: bool = True) -> Transcript | None:
         turn, self._turn = self._turn, None
