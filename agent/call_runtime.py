@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import io
 import wave
 from collections.abc import Awaitable, Callable
@@ -62,10 +63,19 @@ from agent.events import (
     TransferResult,
 )
 from agent.metrics import STT_LATENCY, TTS_LATENCY, TURN_LATENCY
+from agent.phase_handler import PhaseHandler, ProposalModel
 from agent.prompts import PromptCache
-from agent.providers.base import HintKind, RecognitionHints, RecognitionStream, SpeechToText
+from agent.proposals import request_for
+from agent.providers.base import (
+    HintKind,
+    RecognitionHints,
+    RecognitionStream,
+    SpeechToText,
+    TextToSpeech,
+)
 from agent.records import SqliteRecords
 from agent.store import CallSnapshot, StateStore
+from agent.streamed_playout import StreamedPlayout
 from dsp.bargein import BargeIn
 from dsp.endpoint import SpeechEnded, SpeechStarted
 from rtp.engine import CallerFrame, PlayoutStopped
@@ -99,6 +109,14 @@ class CallServices:
     # A live transcript for the demo: ("agent", what we say) and ("heard", what the
     # recogniser made of the caller). PHI: only ever a terminal, never a log.
     transcript: Callable[[str, str], None] | None = None
+    # The language-model phase handler (issue 5): None runs the rules alone.
+    llm: ProposalModel | None = None
+    llm_budget_s: float = 1.5
+    # Cloud providers (issue 5): a call's own recogniser and synthesiser, each wrapped to fail
+    # over to the embedded one for the rest of that call. Without them, ``stt`` and
+    # ``prompts`` serve every call.
+    call_stt: Callable[[str], SpeechToText] | None = None
+    call_tts: Callable[[str], TextToSpeech] | None = None
 
 
 _PHRASE_HINTS = {
@@ -194,11 +212,27 @@ class CallSession:
         self._speech_end_at: float | None = None
         self._clips = 0
         self._observer = CallObserver(call_id)  # log redaction values, phase, retries
+        self.phase_handler: PhaseHandler | None = None
+        if services.llm is not None:
+            self.phase_handler = PhaseHandler(
+                services.llm,
+                call_id=call_id,
+                budget_s=services.llm_budget_s,
+                speak=self._speak_acknowledgement,
+            )
+        self._acknowledged = False  # the model spoke during the turn being answered
+        self._stale_playouts = 0  # PlayoutDone of a model acknowledgement, not for the dialogue
+        self._stt = services.stt if services.call_stt is None else services.call_stt(call_id)
+        self._tts = None if services.call_tts is None else services.call_tts(call_id)
+        self._streamed = StreamedPlayout(media)
+        self._tasks: asyncio.TaskGroup | None = None
+        self._endpoint_watch: asyncio.Task[None] | None = None  # the recogniser's own endpointing
 
     async def run(self) -> None:
         """Until the media closes (the call ended) or we hung up."""
         try:
             async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
                 audio = tasks.create_task(self._audio_loop())
                 media_events = tasks.create_task(self._media_loop())
                 await self._execute(
@@ -209,6 +243,8 @@ class CallSession:
                 await self._event_loop()
                 audio.cancel()
                 media_events.cancel()
+                if self._endpoint_watch is not None:
+                    self._endpoint_watch.cancel()
         finally:
             if self._turn is not None:
                 await self._turn.exit_stack.aclose()
@@ -236,8 +272,12 @@ class CallSession:
             except TimeoutError:
                 await self._execute(self.conversation.handle_timer(self._now()))
                 continue
+            if isinstance(event, PlayoutDone) and self._stale_playouts:
+                self._stale_playouts -= 1
+                continue
             await self._execute(self.conversation.handle(event, self._now()))
-            if isinstance(event, Transcript):  # after the conversation took its values
+            if isinstance(event, Transcript):
+                self._acknowledged = False
                 log.debug("heard", text=event.text, confidence=round(event.confidence, 2))
             if (
                 isinstance(event, CallEnded)
@@ -254,15 +294,19 @@ class CallSession:
             await self._open_turn(event.start_frame)
             await self._inbox.put(CallerSpeaking())
         elif isinstance(event, SpeechEnded):
+            if self._turn is None:  # the recogniser's endpointing has already ended it
+                return
             self._speech_end_at = self._now()
             transcript = await self._close_turn(event.end_frame)
             if transcript is not None:
-                await self._inbox.put(transcript)
+                await self._inbox.put(await self._with_proposal(transcript))
         elif isinstance(event, BargeIn):
             await self._inbox.put(BargeInEvent())
         elif isinstance(event, MediaDigit):
             await self._inbox.put(DtmfDigit(event.digit))
         elif isinstance(event, MediaPlayoutDone | PlayoutStopped):
+            if isinstance(event, MediaPlayoutDone) and self._streamed.absorb_done():
+                return  # a streamed prompt's queue ran dry between chunks: more came
             if isinstance(event, MediaPlayoutDone) or self._hangup_pending is not None:
                 await self._inbox.put(PlayoutDone())
 
@@ -272,21 +316,42 @@ class CallSession:
 
     # ----------------------------------------------------------------- recognition
     async def _open_turn(self, start_frame: int) -> None:
+        if self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+            self._endpoint_watch = None
         if self._turn is not None:
             await self._turn.exit_stack.aclose()
         stack = contextlib.AsyncExitStack()
         stream = await stack.enter_async_context(
-            self.services.stt.start(hints_for(self._listen.expectation))
+            self._stt.start(hints_for(self._listen.expectation))
         )
         turn = _Turn(max(start_frame - PRE_ROLL_FRAMES, 0), stream, stack)
         for frame in list(self._ring):
             await turn.push(frame)
         self._turn = turn
+        wait_endpoint = getattr(stream, "wait_endpoint", None)
+        if wait_endpoint is not None and self._tasks is not None:
+            watch = self._end_on_endpoint(turn, wait_endpoint)
+            self._endpoint_watch = self._tasks.create_task(watch)
 
-    async def _close_turn(self, end_frame: int) -> Transcript | None:
+    async def _end_on_endpoint(self, turn: _Turn, wait: Callable[[], Awaitable[None]]) -> None:
+        """End the turn when a cloud recogniser's endpointing says the caller has finished."""
+        await wait()
+        if self._turn is not turn:
+            return
+        self._speech_end_at = self._now()
+        # Deepgram has the words already: no post-roll to wait for.
+        transcript = await self._close_turn(turn.next_index - POST_ROLL_FRAMES, watch=False)
+        if transcript is not None:
+            await self._inbox.put(await self._with_proposal(transcript))
+
+    async def _close_turn(self, end_frame: int, *, watch: bool = True) -> Transcript | None:
         turn, self._turn = self._turn, None
         if turn is None:
             return None
+        if watch and self._endpoint_watch is not None:
+            self._endpoint_watch.cancel()
+        self._endpoint_watch = None
         end_frame += POST_ROLL_FRAMES
         turn.end_frame = end_frame
         if turn.next_index < end_frame:  # the rest of the turn's audio is on its way
@@ -322,6 +387,39 @@ class CallSession:
         # timer (speech start + 38 s; measured by bench/turn_latency.py on 22-33 % of turns).
         return Transcript(result.text, result.confidence if result.text else 0.0, clip)
 
+    # ----------------------------------------------------------------- language model
+    async def _with_proposal(self, transcript: Transcript) -> Transcript:
+        """The transcript with the model's proposal, when a model is configured and answers."""
+        if self.phase_handler is None or not transcript.text:
+            return transcript
+        request = request_for(self.conversation)
+        proposal = await self.phase_handler.propose(request, transcript.text)
+        return (
+            transcript if proposal is None else dataclasses.replace(transcript, proposal=proposal)
+        )
+
+    async def _speak_acknowledgement(self, sentence: str) -> None:
+        """A sentence the model streamed, said while the rest of its reply arrives."""
+        if self.services.transcript is not None:
+            self.services.transcript("agent", sentence)
+        await self._say(sentence)
+        self._acknowledged = True
+
+    async def _say(self, text: str) -> None:
+        """Synthesize ``text`` and queue it on the call.
+
+        From the cloud synthesiser it plays from its first chunk; from the embedded prompt
+        cache, whole.
+        """
+        if self._tts is not None:
+            await self._streamed.play(self._tts.synthesize(text), self._first_audio)
+            return
+        synthesis_started = self._now()
+        pcm = await asyncio.to_thread(self.services.prompts.get, text)
+        TTS_LATENCY.observe(self._now() - synthesis_started)
+        self._first_audio()
+        self.media.play(pcm)
+
     async def _keep_clip(self, pcm: NDArray[np.int16]) -> str:
         self._clips += 1
         name = f"turn-{self._clips:02d}.wav"
@@ -344,14 +442,12 @@ class CallSession:
                 if self.services.transcript is not None:
                     self.services.transcript("agent", command.text)
                 log.debug("said", text=command.text)  # redacted by agent.logs
-                synthesis_started = self._now()
-                pcm = await asyncio.to_thread(self.services.prompts.get, command.text)
-                TTS_LATENCY.observe(self._now() - synthesis_started)
-                if self._speech_end_at is not None:
-                    self.turn_latencies_s.append(self._now() - self._speech_end_at)
-                    TURN_LATENCY.observe(self.turn_latencies_s[-1])
-                    self._speech_end_at = None
-                self.media.play(pcm)
+                if self._acknowledged and not self.media.playing:
+                    # The acknowledgement finished before this: its PlayoutDone is queued
+                    # behind the transcript and must not tell the dialogue we are done.
+                    self._stale_playouts += 1
+                self._acknowledged = False
+                await self._say(command.text)
             elif isinstance(command, Listen):
                 self._listen = command
             elif isinstance(command, StopSpeaking):
@@ -379,6 +475,13 @@ class CallSession:
                 self._hangup_pending = command.reason
                 if not self.media.playing:
                     self.services.hangup(self.call_id)
+
+    def _first_audio(self) -> None:
+        """The agent's first audio since the caller stopped: one turn latency."""
+        if self._speech_end_at is not None:
+            self.turn_latencies_s.append(self._now() - self._speech_end_at)
+            TURN_LATENCY.observe(self.turn_latencies_s[-1])
+            self._speech_end_at = None
 
     def _now(self) -> float:
         return self._loop.time()

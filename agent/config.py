@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -214,6 +214,81 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a network: {network!r}") from None
         return value
 
+    # --- language model phase handler (issue 5, LLM half) ---
+    llm_provider: str = Field(
+        "embedded",
+        description="Who reads the caller's answers: 'embedded' (the rule based extractors "
+        "alone) or 'openai' (a GPT 4 class model behind an OpenAI compatible API proposes, "
+        "the rules check; the call falls back to the rules if the model fails).",
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Base URL of the OpenAI compatible chat completions API (a vLLM, "
+        "llama.cpp or Ollama server of your own keeps PHI on site).",
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for openai_base_url (a local server may need none)."
+    )
+    llm_model: str = Field("gpt-4o", description="Chat model name for llm_provider=openai.")
+    llm_turn_budget_s: float = Field(
+        1.5,
+        gt=0,
+        le=10,
+        description="Seconds the model gets per caller turn; a later answer is dropped and "
+        "that turn is read by the rules.",
+    )
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _llm_provider(cls, value: str) -> str:
+        if value not in ("embedded", "openai"):
+            raise ValueError("must be embedded or openai")
+        return value
+
+    # --- cloud speech providers (issue 5): per-role choice, Deepgram settings ---------------
+    stt_provider: str = Field(
+        "embedded",
+        description="Speech recognition: 'embedded' (pocketsphinx) or 'deepgram' (streaming, "
+        "with the embedded recogniser taking over a call whose Deepgram socket fails).",
+    )
+    tts_provider: str = Field(
+        "embedded",
+        description="Speech synthesis: 'embedded' (espeak-ng) or 'deepgram' (Aura, with "
+        "espeak-ng taking over a call whose requests fail).",
+    )
+    deepgram_api_key: SecretStr | None = Field(
+        None, description="Deepgram API key (sent as 'Authorization: Token KEY'; never logged)."
+    )
+    deepgram_url: str = Field(
+        "https://api.deepgram.com",
+        description="Deepgram base URL: REST at URL/v1/speak, WebSockets at the same host "
+        "with ws(s):// (a self-hosted Deepgram, or a loopback test server).",
+    )
+    deepgram_stt_model: str = Field(
+        "nova-2-phonecall", description="Deepgram streaming model for 8 kHz telephone audio."
+    )
+    deepgram_endpointing_ms: int = Field(
+        300, ge=10, le=5000, description="Silence after which Deepgram marks speech_final."
+    )
+    deepgram_ends_turns: bool = Field(
+        False,
+        description="Let Deepgram's speech_final end the caller's turn instead of the 700 ms "
+        "endpointer: faster answers, but a caller who pauses longer may be cut off.",
+    )
+    deepgram_tts_voice: str = Field("aura-asteria-en", description="Deepgram Aura voice model.")
+    deepgram_connect_timeout_seconds: float = Field(
+        2.0, gt=0, description="Give up opening a Deepgram socket or request after this long."
+    )
+    deepgram_final_timeout_seconds: float = Field(
+        1.5,
+        gt=0,
+        description="After the caller stops, wait this long for Deepgram's final transcript "
+        "(reconnects included) before the embedded recogniser takes the turn.",
+    )
+    deepgram_tts_first_byte_timeout_seconds: float = Field(
+        1.5, gt=0, description="Wait this long for Aura's first audio before using espeak-ng."
+    )
+
     @field_validator("sip_host", "public_address", "http_host")
     @classmethod
     def _ip_literal(cls, value: str | None) -> str | None:
@@ -237,6 +312,20 @@ class Settings(BaseSettings):
         if value not in ("intake", "echo"):
             raise ValueError("must be intake or echo")
         return value
+
+    @field_validator("stt_provider", "tts_provider")
+    @classmethod
+    def _speech_provider(cls, value: str) -> str:
+        if value not in ("embedded", "deepgram"):
+            raise ValueError("must be embedded or deepgram")
+        return value
+
+    @field_validator("deepgram_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("log_level")
     @classmethod

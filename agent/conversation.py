@@ -238,7 +238,13 @@ class Conversation:
             self._log_turn("caller", event.text or "[not understood]", now)
             self._move(TurnInput.HEARD)
             return dialogue.on_answer(
-                self, event.text, event.confidence, now, keypad=False, clip=event.clip
+                self,
+                event.text,
+                event.confidence,
+                now,
+                keypad=False,
+                clip=event.clip,
+                proposal=event.proposal,
             )
         if isinstance(event, SlotBooked | SlotUnavailable):
             if self.cursor.mode is not Mode.SPECIAL or self.cursor.special != "slot":

@@ -10,13 +10,14 @@ recognition of intents, yes/no, red flags, slot choices and corrections is deleg
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent import amend
 from agent import understanding as nlu
 from agent.commands import BookSlot, Command, Expect, Expectation, Hangup, Listen, Transfer
 from agent.conversation import Conversation, Mode
-from agent.events import SlotBooked, SlotUnavailable, TransferResult
+from agent.events import Proposal, SlotBooked, SlotUnavailable, TransferResult
 from agent.phases import Phase, PhaseInput, next_phase
 from agent.questions import Slot
 from agent.record import IntakeStatus
@@ -56,8 +57,14 @@ def on_answer(
     *,
     keypad: bool,
     clip: str | None = None,
+    proposal: Proposal | None = None,
 ) -> list[Command]:
-    """The caller answered (by voice or keypad)."""
+    """The caller answered (by voice or keypad).
+
+    ``proposal``: a language model's reading of ``text`` (`agent.proposals`). The red-flag
+    screen always reads the caller's own words; the proposal is used only where its key is
+    what is being asked and the same rule that reads the caller's words accepts it.
+    """
     step = conv.cursor.special if conv.cursor.mode is Mode.SPECIAL else ""
     if not keypad:
         flag = nlu.red_flag(text)
@@ -66,6 +73,8 @@ def on_answer(
         # A callback message is taken as said: "I need a person to call me about my bill"
         # is the message, not another request for a person.
         intent = nlu.intent(text) if step != "callback" else None
+        if intent is None and step not in ("callback", "urgent_transfer"):
+            intent = nlu.intent(_proposed(proposal, "intent", nlu.intent))
         if intent is nlu.Intent.GOODBYE and step == "summary":
             return finish_phase(conv, now)  # "that's all, thanks": nothing left to correct
         if intent is nlu.Intent.BACK and step == "urgent_transfer":
@@ -74,10 +83,49 @@ def on_answer(
             return on_intent(conv, intent, now)
     cursor = conv.cursor
     if cursor.mode is Mode.SPECIAL:
+        if step == "slot" and proposal is not None:
+            offered: tuple[Slot, ...] = cursor.scratch.get("offered", ())
+            text = (
+                _proposed(
+                    proposal,
+                    "scheduling.slot",
+                    lambda t: nlu.choose_slot(t, offered, conv.context().now),
+                )
+                or text
+            )
+        elif step == "summary" and nlu.yes_no(text) is None:
+            text = _proposed(proposal, "summary", _summary_answer(conv)) or text
         return _special(conv, text, now, keypad, clip)
     if cursor.mode is Mode.CONFIRM:
+        if nlu.yes_no(text) is None:  # a yes or no the rules read is never overridden
+            text = _proposed(proposal, "confirm", nlu.yes_no) or text
         return _on_confirmation(conv, text, now)
+    q = conv.question()
+    if q is not None and proposal is not None:
+        ctx = conv.context(keypad=keypad)
+        text = _proposed(proposal, q.key, lambda t: True if q.extract(t, ctx).ok else None) or text
     return _on_value(conv, text, now, keypad=keypad, clip=clip)
+
+
+def _proposed(proposal: Proposal | None, key: str, rule: Callable[[str], object]) -> str:
+    """The proposal's words if it answers ``key`` and ``rule`` makes something of them, else "".
+
+    This is where the model's proposal meets the rules: a proposal for another question (a
+    model trying to jump ahead) or one the rule rejects (a member ID in the wrong format, a
+    slot that was not offered) is dropped, and the caller's own words are read instead.
+    """
+    if proposal is None or proposal.key != key or rule(proposal.text) is None:
+        return ""
+    return proposal.text
+
+
+def _summary_answer(conv: Conversation) -> Callable[[str], object]:
+    def rule(text: str) -> object:
+        if nlu.yes_no(text) is True:
+            return True
+        return nlu.apply_correction(conv.record, text, conv.context())
+
+    return rule
 
 
 def on_intent(conv: Conversation, intent: nlu.Intent, now: float) -> list[Command]:

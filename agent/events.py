@@ -24,12 +24,30 @@ class CallerSpeaking:
 
 
 @dataclass(frozen=True, slots=True)
+class Proposal:
+    """A language model's reading of the caller's answer, for the rules to check.
+
+    ``key`` names what it answers (a question key such as ``"insurance.member_id"``, or
+    ``"confirm"``, ``"summary"``, ``"scheduling.slot"``, ``"intent"``; `agent.proposals`);
+    ``text`` is the value in the canonical words the rule-based extractor for that key reads.
+    The conversation uses it only where ``key`` is what it is asking and the rule accepts it.
+    """
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
-    """The caller's answer, final. ``clip`` names the stored audio of it, if kept."""
+    """The caller's answer, final. ``clip`` names the stored audio of it, if kept.
+
+    ``proposal``: what a language model made of it, when one was asked (`Proposal`).
+    """
 
     text: str
     confidence: float
     clip: str | None = None
+    proposal: Proposal | None = None
 
 
 @dataclass(frozen=True, slots=True)

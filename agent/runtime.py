@@ -48,6 +48,8 @@ from agent.operations import RETRY_AFTER_S, ServerOps
 from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
 from agent.providers.embedded import make_embedded_stt
+from agent.providers.openai_llm import language_model
+from agent.providers.selection import SpeechProviders, build_speech_providers
 from agent.records import SqliteRecords
 from agent.redis_store import RedisStore
 from agent.sealing import Sealer
@@ -155,6 +157,7 @@ class Server:
         self._ops_tasks: list[asyncio.Task[None]] = []  # the state writer, the mail sender
         self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
         self._call_services: CallServices | None = None
+        self._speech: SpeechProviders | None = None  # cloud roles with failover (issue 5)
         self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
         self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
         # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
@@ -228,6 +231,10 @@ class Server:
         await self.ops.aclose()
         if self._call_services is not None:
             await self._call_services.stt.aclose()
+            if self._call_services.llm is not None:
+                await self._call_services.llm.aclose()
+        if self._speech is not None:
+            await self._speech.aclose()
         await self._close_state_and_outbox()
         if self._call_services is not None:  # after the outbox's last try, which reads it
             await asyncio.to_thread(self._call_services.records.close)
@@ -633,6 +640,8 @@ class Server:
                 )
             )
             stt = make_embedded_stt()
+            speech = build_speech_providers(self.settings, stt, self.prompts.get)
+            self._speech = speech
             self._call_services = CallServices(
                 stt=stt,
                 prompts=self.prompts,
@@ -642,6 +651,10 @@ class Server:
                 slot_booked=self._slot_booked,
                 transfer=self.transfer,
                 transcript=self._transcript,
+                llm=language_model(self.settings),
+                llm_budget_s=self.settings.llm_turn_budget_s,
+                call_stt=None if speech.cloud_stt is None else speech.stt_for_call,
+                call_tts=None if speech.cloud_tts is None else speech.tts_for_call,
             )
         return self._call_services
 
