@@ -18,6 +18,7 @@ the rules at once than by a retry after a back-off (`agent.phase_handler` fails 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -27,6 +28,7 @@ from openai import AsyncOpenAI
 
 from agent.config import Settings
 from agent.errors import AgentError
+from agent.metrics import LLM_LATENCY, LLM_TOKENS
 from agent.proposals import TurnRequest
 
 #: No vendor default: a GPT-4-class model with structured outputs and tool calls.
@@ -89,6 +91,7 @@ class OpenAiChat:
             ModelUnavailable: the server answered an error, timed out or dropped the stream.
         """
         calls: dict[int, list[str]] = {}  # index -> [name, arguments so far]
+        started = asyncio.get_running_loop().time()
         try:
             response = await self._client.chat.completions.create(
                 model=self.model,
@@ -100,6 +103,10 @@ class OpenAiChat:
             )
             async with response:
                 async for chunk in response:
+                    usage = getattr(chunk, "usage", None)  # a server that reports it
+                    if usage is not None:
+                        LLM_TOKENS.labels("openai", "prompt").inc(usage.prompt_tokens or 0)
+                        LLM_TOKENS.labels("openai", "completion").inc(usage.completion_tokens or 0)
                     if not chunk.choices:
                         continue
                     delta = chunk.choices[0].delta
@@ -114,6 +121,7 @@ class OpenAiChat:
             # Whatever breaks the model path (the client wraps transport errors; anything else
             # is a malformed reply or a client bug) must cost the caller one turn, not the call.
             raise ModelUnavailable(failure_reason(exc)) from None
+        LLM_LATENCY.labels("openai").observe(asyncio.get_running_loop().time() - started)
         for _, (name, arguments) in sorted(calls.items()):
             yield ToolCall(name, arguments)
 
