@@ -95,8 +95,11 @@ async def persona_call(server: ServerProcess, persona: Persona) -> PatientResult
 
 
 def check_record(data_dir: Path, persona: Persona, result: PatientResult) -> None:
-    """The stored record has every field the persona expects."""
+    """The whole script was played, the agent said goodbye, and the record is right."""
     assert result.answered, persona.name
+    # Every turn answered a prompt of its own, and the agent ended the call after the summary.
+    assert result.turns_done == len(persona.turns), persona.name
+    assert result.ended_by_agent, persona.name
     store = SqliteRecords(data_dir / "records.sqlite3")
     try:
         record = store.get(result.call_id)
