@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.patient import PatientResult, SimulatedPatient
 from agent.persona import Persona, unmet_expectations
@@ -111,17 +113,24 @@ def check_record(data_dir: Path, persona: Persona, result: PatientResult) -> Non
 
 
 def counted_failovers(server: ServerProcess) -> Counter[tuple[str, str]]:
-    """How many switches the server counted, by (role, reason).
+    """How many switches the server counted, by (role, reason), read from its /metrics.
 
-    TODO(lead, after merging branch `obs`): `voiceagent serve` gets /metrics on its HTTP port
-    (`ServerProcess.http_port`). Read the counter itself there, while the server still runs
-    (this is called inside the ``with`` block for that reason): GET
-    ``http://127.0.0.1:{server.http_port}/metrics`` and take the samples of
-    ``voiceagent_provider_failovers_total{reason=...,role=...}`` (`agent.metrics
-    .PROVIDER_FAILOVERS`). Until then the count is read from the ``provider_failover`` log
-    lines, which `Switch.fail` and `PhaseHandler._fail_over` write next to each increment.
+    Called while the server still runs. The ``provider_failover`` log lines, written next to
+    each increment, must say the same.
     """
-    return Counter((str(e["role"]), str(e["reason"])) for e in server.events("provider_failover"))
+    url = f"http://127.0.0.1:{server.http_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5.0) as response:  # noqa: S310 (loopback)
+        text = response.read().decode()
+    counted: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        if family.name != "voiceagent_provider_failovers":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.value:
+                counted[(sample.labels["role"], sample.labels["reason"])] += int(sample.value)
+    logged = Counter((str(e["role"]), str(e["reason"])) for e in server.events("provider_failover"))
+    assert counted == logged, (counted, logged)
+    return counted
 
 
 @pytest.mark.slow
