@@ -24,3 +24,25 @@ def sipp() -> str:
     if path is None:
         pytest.fail("sipp is not installed and could not be installed (apt: sip-tester)")
     return path
+
+
+# The whole-call tests run in real time (a persona call lasts about five minutes) and spend it
+# waiting on audio, so under pytest-xdist (``-n``, as scripts/test.sh runs the suite) each of
+# them gets a worker of its own while every other test runs, in order, on one worker: the
+# timing-sensitive media tests then never share the machine with each other.
+REAL_TIME_CALL_MODULES = frozenset(
+    {
+        "tests/agent/test_personas_audio.py",
+        "tests/cloud/test_cloud_calls.py",
+        "tests/ops/test_persona_logs.py",
+        "tests/ops/test_state_email_call.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put each real-time call module in an xdist group of its own, the rest in one."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        group = module if module in REAL_TIME_CALL_MODULES else "serial"
+        item.add_marker(pytest.mark.xdist_group(group))
