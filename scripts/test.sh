@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# -n 4 --dist loadgroup: the real-time call modules on workers of their own (tests/conftest.py)
-exec python3 -m pytest -q -p no:cacheprovider -n 4 --dist loadgroup "$@"
+# -n 2 --dist loadgroup: the real-time call modules on one worker, the rest on the other (tests/conftest.py)
+exec python3 -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup "$@"

@@ -27,12 +27,11 @@ def sipp() -> str:
 
 
 # The whole-call tests run in real time (a persona call lasts about five minutes) and spend it
-# waiting on audio, so under pytest-xdist (``-n``, as scripts/test.sh runs the suite) each of
-# them gets a worker of its own while every other test runs, in order, on one worker: the
-# timing-sensitive media tests then never share the machine with each other. The eight-persona
-# test is the exception: eight calls recognised at once mishear when the machine is saturated
-# (the simulated patients' and the server's clocks fall behind), so it runs last on the
-# in-order worker, after the other whole-call modules have finished.
+# waiting on audio, so under pytest-xdist (``-n 2``, as scripts/test.sh runs the suite) they
+# run one after another on one worker while every other test runs, in order, on the other.
+# On that worker the timing-sensitive media and benchmark tests come last but one, and the
+# eight-persona test (eight calls recognised at once, which mishear on a saturated machine)
+# last: by then most of the whole-call modules have finished.
 REAL_TIME_CALL_MODULES = frozenset(
     {
         "tests/cloud/test_cloud_calls.py",
@@ -40,13 +39,21 @@ REAL_TIME_CALL_MODULES = frozenset(
         "tests/ops/test_state_email_call.py",
     }
 )
-RUN_LAST_MODULES = frozenset({"tests/agent/test_personas_audio.py"})
+LATE_PREFIXES = ("tests/media/", "tests/bench/")
+LAST_MODULES = frozenset({"tests/agent/test_personas_audio.py"})
+
+
+def _order(item: pytest.Item) -> int:
+    module = item.nodeid.split("::", 1)[0]
+    if module in LAST_MODULES:
+        return 2
+    return 1 if module.startswith(LATE_PREFIXES) else 0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put each real-time call module in an xdist group of its own, the rest in one."""
+    """The real-time call modules in one xdist group, the rest in another, late ones last."""
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        group = module if module in REAL_TIME_CALL_MODULES else "serial"
+        group = "calls" if module in REAL_TIME_CALL_MODULES else "serial"
         item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in RUN_LAST_MODULES)
+    items.sort(key=_order)
