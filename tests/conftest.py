@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
+
+from tests.loopback import require_tool
 
 
 @pytest.fixture(scope="session")
 def sipp() -> str:
     """The sipp binary (Debian sip-tester); installed with apt when missing, never skipped."""
-    path = shutil.which("sipp")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "sip-tester"],
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-        path = shutil.which("sipp")
-    if path is None:
-        pytest.fail("sipp is not installed and could not be installed (apt: sip-tester)")
-    return path
+    return require_tool("sipp", "sip-tester")
 
 
 # The whole-call tests run in real time (a persona call lasts about five minutes) and spend it

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
@@ -188,3 +191,19 @@ class UdpPeer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def require_tool(binary: str, package: str) -> str:
+    """The path of ``binary``, installing Debian ``package`` when missing; never skipped."""
+    path = shutil.which(binary)
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", package],
+            check=False,
+            capture_output=True,
+            timeout=300,
+        )
+        path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed and could not be installed (apt: {package})")
+    return path

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
-import shutil
 import signal
 import socket
 import ssl
@@ -24,7 +22,6 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -33,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.loopback import LOOPBACK, free_port
+from tests.loopback import LOOPBACK, free_port, require_tool
 
 SMTP_USER = "clinic-relay"
 SMTP_PASSWORD = "not-a-real-password-7"
@@ -41,18 +38,7 @@ SMTP_PASSWORD = "not-a-real-password-7"
 
 def redis_server_binary() -> str:
     """redis-server (Debian redis-server); installed with apt when missing, never skipped."""
-    path = shutil.which("redis-server")
-    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "redis-server"],
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-        path = shutil.which("redis-server")
-    if path is None:
-        pytest.fail("redis-server is not installed and could not be installed (apt)")
-    return path
+    return require_tool("redis-server", "redis-server")
 
 
 class RedisServer:
