@@ -45,6 +45,7 @@ from agent.commands import (
     StopSpeaking,
     Transfer,
 )
+from agent.consult import Consult, rules_settle
 from agent.conversation import Conversation
 from agent.events import (
     BargeIn as BargeInEvent,
@@ -62,7 +63,7 @@ from agent.events import (
     Transcript,
     TransferResult,
 )
-from agent.metrics import STT_LATENCY, TTS_LATENCY, TURN_LATENCY
+from agent.metrics import LLM_TURNS, STT_LATENCY, TTS_LATENCY, TURN_LATENCY
 from agent.phase_handler import PhaseHandler, ProposalModel
 from agent.prompts import PromptCache
 from agent.proposals import request_for
@@ -112,6 +113,7 @@ class CallServices:
     # The language-model phase handler (issue 5): None runs the rules alone.
     llm: ProposalModel | None = None
     llm_budget_s: float = 1.5
+    llm_consult: Consult = Consult.OPEN_OR_UNREAD  # which turns go to the model
     # Cloud providers (issue 5): a call's own recogniser and synthesiser, each wrapped to fail
     # over to the embedded one for the rest of that call. Without them, ``stt`` and
     # ``prompts`` serve every call.
@@ -392,6 +394,12 @@ class CallSession:
         """The transcript with the model's proposal, when a model is configured and answers."""
         if self.phase_handler is None or not transcript.text:
             return transcript
+        if self.services.llm_consult is Consult.OPEN_OR_UNREAD and rules_settle(
+            self.conversation, transcript.text
+        ):
+            LLM_TURNS.labels(outcome="rules_settled").inc()
+            return transcript
+        LLM_TURNS.labels(outcome="asked").inc()
         request = request_for(self.conversation)
         proposal = await self.phase_handler.propose(request, transcript.text)
         return (

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agent.consult import Consult
 from rtp.ports import PortRange
 
 
@@ -236,6 +237,13 @@ class Settings(BaseSettings):
         le=10,
         description="Seconds the model gets per caller turn; a later answer is dropped and "
         "that turn is read by the rules.",
+    )
+
+    llm_consult: Consult = Field(
+        Consult.OPEN_OR_UNREAD,
+        description="Which caller turns go to the model: 'open_or_unread' (answers to open "
+        "questions, and any answer the rules cannot read; a closed answer the rules read, "
+        "such as a yes, a date or a member ID, is not sent) or 'every_turn'.",
     )
 
     @field_validator("llm_provider")

@@ -207,6 +207,13 @@ LLM_TOKENS = Counter(
     ["provider", "kind"],
     registry=REGISTRY,
 )
+LLM_TURNS = Counter(
+    "voiceagent_llm_turns",
+    "Caller turns with a language model configured, by outcome: asked (sent to the model) "
+    "or rules_settled (a closed answer the rules read; see agent.consult).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 EXTRACTION_RETRIES = Counter(
     "voiceagent_extraction_retries",
     "Questions asked again because the answer could not be used, by record field "

@@ -653,6 +653,7 @@ class Server:
                 transcript=self._transcript,
                 llm=language_model(self.settings),
                 llm_budget_s=self.settings.llm_turn_budget_s,
+                llm_consult=self.settings.llm_consult,
                 call_stt=None if speech.cloud_stt is None else speech.stt_for_call,
                 call_tts=None if speech.cloud_tts is None else speech.tts_for_call,
             )

@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,12 @@ from turn_latency_caller import (  # noqa: E402
     Utterance,
     make_utterance,
 )
-from turn_latency_cloud import CloudLatency, cloud_servers  # noqa: E402
+from turn_latency_cloud import (  # noqa: E402
+    INTAKE_SCRIPT,
+    OPEN_ANSWERS,
+    CloudLatency,
+    cloud_servers,
+)
 
 from agent.conversation import ConversationConfig  # noqa: E402
 from dsp.endpoint import EndpointConfig  # noqa: E402
@@ -178,6 +183,7 @@ async def _drive(
     turns: int,
     concurrency: int,
     args: argparse.Namespace,
+    in_order: bool = False,
 ) -> list[CallResult]:
     gate = asyncio.Semaphore(concurrency)
     call_timeout = turns * (args.prompt_timeout + args.answer_timeout + 5) + 30
@@ -191,6 +197,7 @@ async def _drive(
                 utterances,
                 answer_timeout_s=args.answer_timeout,
                 prompt_timeout_s=args.prompt_timeout,
+                in_order=in_order,
             )
             return await caller.run(turns, call_timeout)
 
@@ -207,12 +214,13 @@ def run_app(
     args: argparse.Namespace,
     extra_env: dict[str, str] | None = None,
     label: str | None = None,
+    in_order: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="turn-latency-") as data_dir:
         with serve(app, data_dir, args.log_level, args.profile, extra_env) as server:
             started = time.monotonic()
             results = asyncio.run(
-                _drive(server.sip_port, utterances, calls, turns, args.concurrency, args)
+                _drive(server.sip_port, utterances, calls, turns, args.concurrency, args, in_order)
             )
             elapsed = time.monotonic() - started
             time.sleep(0.5)  # the server's end-of-call log lines
@@ -221,6 +229,7 @@ def run_app(
                 for e in server.events("turn_latency")
             ]
             failures = len(server.events("intake_failed"))
+            model_turns = len(server.events("llm_proposal"))
             probes = server.events("bench_probe")
             if args.server_log is not None:
                 path = args.server_log.with_name(f"{args.server_log.name}.{label or app}")
@@ -242,11 +251,22 @@ def run_app(
         ],
         "server_turn_latency": logged,
         "server_intake_failed": failures,
+        "server_llm_proposals": model_turns,
         "server_probes": probes,
     }
 
 
 # --------------------------------------------------------------------------- figures
+def is_open(text: str) -> bool:
+    """An answer to an open question of the cloud script (the model reads it)."""
+    return text in OPEN_ANSWERS
+
+
+def is_closed(text: str) -> bool:
+    """A closed answer of the cloud script (the rules read it)."""
+    return text not in OPEN_ANSWERS
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile: the smallest value with at least p % of values at or below."""
     ordered = sorted(values)
@@ -259,9 +279,16 @@ def silence_timer_ms() -> float:
     return ConversationConfig(questions={}).silence_timeout_s * 1000
 
 
-def summarize(raw: dict[str, Any], label: str, *, heard_only: bool = False) -> dict[str, Any]:
-    """Figures over the turns of one app (``heard_only``: answers before the silence timer)."""
-    turns = [t for c in raw["calls"] for t in c["turns"]]
+def summarize(
+    raw: dict[str, Any],
+    label: str,
+    *,
+    heard_only: bool = False,
+    said: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """Figures over the turns of one app (``heard_only``: answers before the silence timer;
+    ``said``: only the turns whose caller words it accepts)."""
+    turns = [t for c in raw["calls"] for t in c["turns"] if said is None or said(t["text"])]
     timer = silence_timer_ms()
     answered = [t for t in turns if t["latency_ms"] is not None and t["overlap_frames"] == 0]
     by_timer = [t for t in answered if t["latency_ms"] >= timer]
@@ -497,10 +524,20 @@ def main() -> int:
             ttft_ms=args.ttft_ms,
             tts_first_byte_ms=args.tts_first_byte_ms,
         )
-        with cloud_servers(utterances, latency) as cloud_env:
-            raw["cloud"] = run_app(
-                "intake", utterances, args.calls, args.turns, args, cloud_env, "cloud"
-            )
+        # The cloud calls say a whole intake, in order (what the rules settle depends on it).
+        script = [make_utterance(text) for text in INTAKE_SCRIPT]
+        with cloud_servers(script, latency) as cloud_env:
+            for consult in ("open_or_unread", "every_turn"):
+                raw[f"cloud_{consult}"] = run_app(
+                    "intake",
+                    script,
+                    args.calls,
+                    len(script),
+                    args,
+                    cloud_env | {"VOICEAGENT_LLM_CONSULT": consult},
+                    f"cloud_{consult}",
+                    in_order=True,
+                )
     raw["intake"] = run_app("intake", utterances, args.calls, args.turns, args)
     if args.baseline_calls:
         raw["echo"] = run_app("echo", utterances, args.baseline_calls, args.baseline_turns, args)
@@ -511,14 +548,28 @@ def main() -> int:
     echo = summarize(raw["echo"], "echo (baseline)") if "echo" in raw else None
     rows = [intake, heard]
     cloud = None
-    if "cloud" in raw:
-        cloud = summarize(raw["cloud"], "intake, cloud providers (loopback), every answer")
-        rows.insert(0, cloud)
+    if args.cloud:
+        default = raw["cloud_open_or_unread"]
+        cloud = summarize(default, "cloud, llm_consult=open_or_unread (default), every answer")
+        rows[:0] = [
+            cloud,
+            summarize(default, "  of which: open answers (the model read them)", said=is_open),
+            summarize(default, "  of which: the rules settled them", said=is_closed),
+            summarize(raw["cloud_every_turn"], "cloud, llm_consult=every_turn, every answer"),
+        ]
     command = "python bench/turn_latency.py " + " ".join(sys.argv[1:])
     print(markdown(rows, echo, command.strip()))
     if cloud is not None:
         print()
         print(cloud_verdict(cloud, intake, args))
+        for name in ("cloud_open_or_unread", "cloud_every_turn"):
+            run = raw[name]
+            completed = sum(1 for c in run["calls"] if c["ended_by_agent"])
+            print(
+                f"{name}: {completed}/{len(run['calls'])} calls completed the intake; the server "
+                f"logged {run['server_llm_proposals']} model proposals "
+                f"({len(run['calls'])} calls x {len(INTAKE_SCRIPT)} answers)."
+            )
     parts: list[dict[str, Any]] = []
     if args.profile and args.concurrency == 1:
         parts = breakdown(raw["intake"])

@@ -337,6 +337,7 @@ class LatencyCaller:
         *,
         answer_timeout_s: float = 45.0,
         prompt_timeout_s: float = 60.0,
+        in_order: bool = False,
     ) -> None:
         self.call = call
         self.server = Address("udp", LOOPBACK, sip_port)
@@ -344,6 +345,9 @@ class LatencyCaller:
         self.utterances = utterances
         self.answer_timeout_s = answer_timeout_s
         self.prompt_timeout_s = prompt_timeout_s
+        # in_order: the utterances are a script, said once each in order (a whole intake);
+        # otherwise each call cycles through them from its own place.
+        self.in_order = in_order
         self._confirmed = asyncio.Event()
         self._ended = asyncio.Event()
         self._answer: Answer | None = None
@@ -427,12 +431,19 @@ class LatencyCaller:
             if finished not in done or not finished.result():
                 self.result.stopped_because = "agent silent too long"
                 return
-            utterance = self.utterances[(self.call * 7 + turn) % len(self.utterances)]
+            if self.in_order and turn >= len(self.utterances):
+                break
+            index = turn if self.in_order else (self.call * 7 + turn) % len(self.utterances)
+            utterance = self.utterances[index]
             sample = TurnSample(self.call, turn, utterance.text)
             self.result.samples.append(sample)
             await leg.say(sample, utterance, self.answer_timeout_s)
             since = sample.t_first if sample.t_first is not None else time.monotonic()
         self.result.stopped_because = "all turns taken"
+        if self.in_order:  # the script's last answer ends the intake: the agent hangs up
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), self.prompt_timeout_s)
+            self.result.ended_by_agent = self._ended.is_set()
 
     def _on_sip(self, ua: UserAgent) -> None:
         while (event := ua.next_event()) is not None:

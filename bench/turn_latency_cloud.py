@@ -11,10 +11,13 @@ published latencies reproduced:
 * the model: its first token ``ttft_ms`` after the request, then ``inter_token_ms`` per token;
 * TTS: the first byte of audio ``tts_first_byte_ms`` after the request, then the rest.
 
-The loopback recogniser has no acoustic model: it returns, for each segment of the caller's
-speech, the benchmark reply whose voiced length is nearest (the caller says one of a fixed
-set of replies, see `turn_latency.REPLIES`). Which words it returns does not change what is
-measured: any answer the agent gives is an answer.
+The caller answers a whole intake, in order (`INTAKE_SCRIPT`): a patient who gets every
+answer right first time, all by voice. The loopback recogniser has no acoustic model: it
+knows the script's audio, and names the line whose 20 ms frames the segment carries (the
+telephone line on loopback delivers the caller's μ-law bytes unchanged), so each answer is
+heard exactly and the call follows the intake from the payer to the summary. That matters
+since ``llm_consult``: which turns wait for the model depends on what the caller said (an
+open answer, or a closed one the rules read; `agent.consult`).
 
 Both servers run on an event loop in a thread of this process and bind 127.0.0.1 only.
 """
@@ -22,6 +25,7 @@ Both servers run on an event loop in a thread of this process and bind 127.0.0.1
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -29,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from turn_latency_caller import Utterance
+from turn_latency_caller import FRAME_SAMPLES, Utterance
 
+from dsp.g711 import ulaw_decode
 from tests.cloud.deepgram_server import DeepgramServer, ListenFaults, SpeakFaults, espeak_ulaw
 from tests.cloud.openai_server import Behaviour, OpenAiServer
 
@@ -48,24 +53,70 @@ class CloudLatency:
     tts_first_byte_ms: float = 250.0
 
 
-class NearestReply:
-    """A `Transcriber` that names the benchmark reply whose voiced length is nearest."""
+#: A patient who answers every question right first time, by voice, from the payer to the
+#: summary (the answers of tests/agent/test_conversation.py's INTAKE, the phone spoken).
+INTAKE_SCRIPT = (
+    "aetna", "yes",
+    "a b c one two three four five six", "yes",
+    "a cough and a fever for three days",
+    "six",
+    "anna a n n a", "yes",
+    "smith s m i t h", "yes",
+    "march third nineteen eighty four", "yes",
+    "six one seven five five five oh one four two", "yes",
+    "twelve elm street", "yes",
+    "oh two one three nine", "yes",
+    "the cvs on main street", "yes",
+    "my wife maria lopez", "yes",
+    "six one seven five five five oh one nine nine", "yes",
+    "the first one",
+    "yes",
+)  # fmt: skip
+
+#: The script's answers to open questions: with ``llm_consult=open_or_unread`` the only turns
+#: (with answers the rules cannot read, of which this script has none) that go to the model.
+OPEN_ANSWERS = frozenset(
+    {
+        "a cough and a fever for three days",
+        "twelve elm street",
+        "the cvs on main street",
+        "my wife maria lopez",
+    }
+)
+
+
+class ScriptFrames:
+    """A `Transcriber` that names the script line whose audio frames the segment carries."""
 
     def __init__(self, utterances: list[Utterance]) -> None:
+        self._lines: dict[bytes, str] = {}
+        for utterance in utterances:
+            for payload in utterance.payloads:
+                pcm = ulaw_decode(payload)
+                if np.any(pcm):  # digital silence is in every line
+                    self._lines.setdefault(pcm.tobytes(), utterance.text)
         self._lengths = [(u.voiced_ms / 1000.0, u.text) for u in utterances]
 
-    def _nearest(self, pcm: NDArray[np.int16]) -> str:
+    def _line(self, pcm: NDArray[np.int16]) -> str:
+        votes: collections.Counter[str] = collections.Counter()
+        for start in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            line = self._lines.get(pcm[start : start + FRAME_SAMPLES].tobytes())
+            if line is not None:
+                votes[line] += 1
+        if votes:
+            return votes.most_common(1)[0][0]
+        # Frames not on the line's grid (never seen on loopback): the nearest voiced length.
         seconds = len(pcm) / RATE_HZ
         return min(self._lengths, key=lambda item: abs(item[0] - seconds))[1]
 
     def partial(self, pcm: NDArray[np.int16]) -> str:
-        """The interim result: the words so far of the nearest reply."""
-        words = self._nearest(pcm).split()
+        """The interim result: the first half of the line's words."""
+        words = self._line(pcm).split()
         return " ".join(words[: max(1, len(words) // 2)])
 
     def final(self, pcm: NDArray[np.int16]) -> str:
         """The segment's final text."""
-        return self._nearest(pcm)
+        return self._line(pcm)
 
     def rewind(self, count: int) -> None:
         """Nothing to give back: every segment is named afresh."""
@@ -75,7 +126,7 @@ class NearestReply:
 def cloud_servers(utterances: list[Utterance], latency: CloudLatency) -> Iterator[dict[str, str]]:
     """Run both loopback servers; yields the server's environment for all three cloud roles."""
     deepgram = DeepgramServer(
-        NearestReply(utterances),
+        ScriptFrames(utterances),
         espeak_ulaw,
         listen=ListenFaults(final_latency_s=0.0, segment_gap_ms=round(latency.stt_final_ms)),
         speak=SpeakFaults(first_byte_s=latency.tts_first_byte_ms / 1000.0),

@@ -17,11 +17,14 @@ call; it speaks an acknowledgement ("I'm sorry to hear that.") for a complaint.
 * **Healthy** (UnitedHealthcare persona): Deepgram's endpointing ends the caller's turns
   (``deepgram_ends_turns``) and Aura speaks with a voice of our choosing. Every ``expect``
   field must be right, and the cloud must really have served the call: Deepgram heard every
-  spoken line, the model read every one of them (the very words Deepgram sent), Aura was asked
-  for every prompt and for the model's acknowledgement, and nothing failed over.
+  spoken line, the model read every answer to an open question (the very words Deepgram
+  sent) and no closed answer the rules read (``llm_consult``'s default, `agent.consult`;
+  counted on /metrics), Aura was asked for every prompt and for the model's
+  acknowledgement, and nothing failed over.
 * **Failing** (Humana persona): Aura answers 500 from its 11th request on, the listen socket
   of the 6th spoken answer drops 0.4 s into the turn and Deepgram stays down (every later
-  handshake refused with 503), and the model answers 500 from its 9th request on. The call
+  handshake refused with 503), and the model (asked every turn: ``llm_consult=every_turn``)
+  answers 500 from its 9th request on. The call
   must still end with every field right, on pocketsphinx, espeak-ng and the rules; each
   switch is logged once with its reason and counted, and no role goes back to its cloud
   server after its switch.
@@ -63,6 +66,8 @@ ACKNOWLEDGEMENT = "I'm sorry to hear that."
 TTS_FAIL_AFTER = 10  # speak requests answered before Aura starts answering 500
 STT_DROP_CONNECTION = 6  # the listen socket (one per spoken answer) that drops
 LLM_FAIL_FROM = 9  # the first model request answered 500
+# The healthy persona's answers to open questions: the only ones its model is asked to read.
+OPEN_ANSWERS = ["back pain", "one hundred maple avenue", "rite aid", "my wife"]
 
 
 def spoken_lines(persona: Persona) -> list[str]:
@@ -112,22 +117,30 @@ def check_record(data_dir: Path, persona: Persona, result: PatientResult) -> Non
         store.close()
 
 
+def metric_samples(server: ServerProcess, family_name: str) -> list[tuple[dict[str, str], float]]:
+    """The ``_total`` samples of one counter family on the server's /metrics (labels, value)."""
+    url = f"http://127.0.0.1:{server.http_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5.0) as response:  # noqa: S310 (loopback)
+        text = response.read().decode()
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == family_name
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    ]
+
+
 def counted_failovers(server: ServerProcess) -> Counter[tuple[str, str]]:
     """How many switches the server counted, by (role, reason), read from its /metrics.
 
     Called while the server still runs. The ``provider_failover`` log lines, written next to
     each increment, must say the same.
     """
-    url = f"http://127.0.0.1:{server.http_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5.0) as response:  # noqa: S310 (loopback)
-        text = response.read().decode()
     counted: Counter[tuple[str, str]] = Counter()
-    for family in text_string_to_metric_families(text):
-        if family.name != "voiceagent_provider_failovers":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_total") and sample.value:
-                counted[(sample.labels["role"], sample.labels["reason"])] += int(sample.value)
+    for labels, value in metric_samples(server, "voiceagent_provider_failovers"):
+        if value:
+            counted[(labels["role"], labels["reason"])] += int(value)
     logged = Counter((str(e["role"]), str(e["reason"])) for e in server.events("provider_failover"))
     assert counted == logged, (counted, logged)
     return counted
@@ -181,19 +194,35 @@ async def test_persona_calls_on_the_cloud_and_through_its_failure(tmp_path: Path
                 )
             )
             failing = stack.enter_context(
-                voiceagent_serve(env=cloud_env(failing_dir, failing_deepgram, failing_model))
+                voiceagent_serve(
+                    env=cloud_env(
+                        failing_dir,
+                        failing_deepgram,
+                        failing_model,
+                        VOICEAGENT_LLM_CONSULT="every_turn",
+                    )
+                )
             )
             healthy_result, failing_result = await asyncio.gather(
                 persona_call(healthy, healthy_persona), persona_call(failing, failing_persona)
             )
             await asyncio.sleep(1.0)  # the servers' final saves after the BYEs
             healthy_counted = counted_failovers(healthy)
+            healthy_llm_turns = {
+                labels["outcome"]: value
+                for labels, value in metric_samples(healthy, "voiceagent_llm_turns")
+            }
             failing_counted = counted_failovers(failing)
 
     check_record(healthy_dir, healthy_persona, healthy_result)
     check_record(failing_dir, failing_persona, failing_result)
     check_healthy_call(healthy, healthy_result, healthy_lines, healthy_deepgram, healthy_model)
     assert healthy_counted == Counter()
+    # Every spoken answer was a turn; only the open ones were sent to the model.
+    assert healthy_llm_turns == {
+        "asked": len(OPEN_ANSWERS),
+        "rules_settled": len(healthy_lines) - len(OPEN_ANSWERS),
+    }
     check_failing_call(failing, failing_result, failing_lines, failing_deepgram, failing_model)
     assert failing_counted == {
         ("stt", "disconnect"): 1,
@@ -221,12 +250,18 @@ def check_healthy_call(
         assert connection.query["sample_rate"] == ["8000"]
         assert not connection.dropped
     assert deepgram.refused == []
-    # The model read every answer, in the words Deepgram sent (its endpointing ended each turn:
-    # those turns went to the model too), with the schema of what was being asked.
-    assert [s.user for s in model.seen] == lines
+    # The model read every answer to an open question, in the words Deepgram sent (its
+    # endpointing ended each turn: those turns went to the model too), with the schema of what
+    # was being asked; the payer, the date of birth, every "yes" were the rules' alone.
+    assert [s.user for s in model.seen] == OPEN_ANSWERS
+    assert set(OPEN_ANSWERS) <= set(lines)
     assert all(s.status == 200 and s.stream for s in model.seen)
-    asked = {s.schema for s in model.seen}
-    assert {"insurance_payer", "demographics_date_of_birth", "address_street", "confirm"} <= asked
+    assert [s.schema for s in model.seen] == [
+        "complaint_description",
+        "address_street",
+        "pharmacy",
+        "emergency_contact_relationship",
+    ]
     proposals = server.events("llm_proposal")
     assert len(proposals) == len(model.seen)
     assert {e["call_id"] for e in proposals} == {result.call_id}
