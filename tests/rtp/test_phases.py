@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import socket
 import statistics
+import struct
 import time
 
 import pytest
@@ -28,6 +30,7 @@ from rtp.session import MediaSession, SessionConfig
 from rtp.transport import MediaRuntime
 
 PTIME = 0.020
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; the constant is 35 there
 PEER = Address("127.0.0.1", 39000)
 
 
@@ -119,12 +122,20 @@ async def _arrivals(
         phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         phone.bind(("127.0.0.1", 0))
         phone.setblocking(False)
+        phone.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         phones.append(phone)
     got: list[list[tuple[float, RtpPacket]]] = [[] for _ in phones]
 
     def read(n: int) -> None:
-        data = phones[n].recv(2048)
-        got[n].append((time.monotonic(), RtpPacket.parse(data)))
+        # The kernel's receive time (SO_TIMESTAMPNS), not this loop's: on loopback it is when
+        # the packet was sent, however late this callback runs on a busy machine.
+        data, ancillary, _, _ = phones[n].recvmsg(2048, 64)
+        at = time.time()
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack("qq", value[:16])
+                at = seconds + nanoseconds / 1e9
+        got[n].append((at, RtpPacket.parse(data)))
 
     try:
         for n, phone in enumerate(phones):
@@ -149,18 +160,31 @@ async def _arrivals(
 
 
 async def test_each_group_sends_at_its_own_place_in_the_period() -> None:
-    runtime = MediaRuntime("127.0.0.1", phases=4)
-    runtime.engine.group_calls = 1  # one call per group: four groups, 5 ms apart
-    got = await _arrivals(4, runtime, 0.5)
-    assert runtime.schedule_start is None  # closed: the schedule went with the last call
-    offsets = []
-    for n, arrivals in enumerate(got):
-        assert len(arrivals) >= 15, n
-        # where in the period each packet left, relative to call 0's packets
-        offsets.append(statistics.median((at % PTIME) for at, _ in arrivals))
-    spread = sorted(round(((o - offsets[0]) % PTIME) * 1000) for o in offsets)
-    assert spread == pytest.approx([0, 5, 10, 15], abs=1.5)
-    assert runtime.stats.late_packets <= runtime.stats.packets_sent
+    # A shared machine can hold this process off the CPU for most of a half second, and then
+    # the groups' packets leave together; groups that are really 5 ms apart show it in a
+    # quieter window, while a schedule that sends them together never does. Three windows.
+    spreads = []
+    for _ in range(3):
+        runtime = MediaRuntime("127.0.0.1", phases=4)
+        runtime.engine.group_calls = 1  # one call per group: four groups, 5 ms apart
+        got = await _arrivals(4, runtime, 0.5)
+        assert runtime.schedule_start is None  # closed: the schedule went with the last call
+        assert runtime.stats.late_packets <= runtime.stats.packets_sent
+        offsets = []
+        for n, arrivals in enumerate(got):
+            assert len(arrivals) >= 15, n
+            # where in the period the call's packets left: their circular mean, so a call
+            # whose packets straddle the period's edge is not split into two
+            angles = [2 * math.pi * (at % PTIME) / PTIME for at, _ in arrivals]
+            mean = math.atan2(
+                statistics.fmean(map(math.sin, angles)), statistics.fmean(map(math.cos, angles))
+            )
+            offsets.append((mean / (2 * math.pi) * PTIME) % PTIME)
+        spread = sorted(round(((o - offsets[0]) % PTIME) * 1000) for o in offsets)
+        spreads.append(spread)
+        if spread == pytest.approx([0, 5, 10, 15], abs=1.5):
+            return
+    raise AssertionError(f"no window had the groups 5 ms apart: {spreads}")
 
 
 async def test_a_stalled_loop_catches_up_and_the_timestamps_say_how_long_it_stood() -> None:
