@@ -93,6 +93,11 @@ _RING_FRAMES = 1500  # 30 s of caller audio: the longest turn we keep
 # speech have already arrived when the turn ends.
 PRE_ROLL_FRAMES = 10  # 200 ms
 POST_ROLL_FRAMES = 10
+# When the endpointer ends a turn, every frame of it has reached the media engine, but the
+# audio task may not have handed them all to the recogniser yet: on a loaded machine a busy
+# recogniser holds ``feed`` back. The turn waits for them (this long at most) rather than be
+# recognised without its last words; on an idle machine they are already there.
+TAIL_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +363,12 @@ class CallSession:
         turn.end_frame = end_frame
         if turn.next_index < end_frame:  # the rest of the turn's audio is on its way
             self._turn = turn
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(turn.done), 0.2)
+            try:
+                await asyncio.wait_for(asyncio.shield(turn.done), TAIL_WAIT_S)
+            except TimeoutError:
+                log.warning(
+                    "turn_audio_late", call_id=self.call_id, missing=end_frame - turn.next_index
+                )
             self._turn = None
         try:
             result = await turn.stream.finish()

@@ -11,11 +11,21 @@ MMDDYYYY and MMDDYY and said aloud; member IDs on the keypad; a barge-in during 
 greeting; a caller asking for a person (a callback message, no transfer target here); a
 red-flag complaint; a "no" to the summary that amends the ZIP code; two hang-ups mid-call
 that still leave persisted incomplete records.
+
+The server logs at debug level with full redaction (issue 6 acceptance): it then logs every
+prompt it says (``said``, the read-backs of names, numbers and dates included) and every
+answer it heard (``heard``). For the Humana patient (an invented person whose names are not
+among the examples the agent's own prompts give, as the demo patient's emergency contact
+is), the debug lines must be there and show the redactor at work, and none of the patient's
+identifiers may appear in any line of the eight calls' log, in any form
+(`tests.ops.phi_forms`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,11 +34,13 @@ from agent.patient import PatientResult, SimulatedPatient
 from agent.persona import Persona, unmet_expectations
 from agent.records import SqliteRecords
 from sip.layer import Address
-from tests.loopback import voiceagent_serve
+from tests.loopback import ServerProcess, voiceagent_serve
+from tests.ops.phi_forms import IDENTIFIERS, found, phi_forms
 
 PERSONAS = sorted(Path(__file__).parent.parent.joinpath("personas").glob("*.yaml")) + [
     Path(__file__).parent.parent.parent / "agent" / "data" / "personas" / "demo.yaml"
 ]
+LOGGED_PERSONA = "humana_sore_throat.yaml"  # whose PHI the debug log is searched for
 CALL_TIMEOUT_S = 420.0  # the longest script takes about five minutes in real time
 # Calls start this far apart, so that the four that book an appointment are not offered the
 # same slots at the same moment (one would get "that time was just taken", which its script
@@ -55,6 +67,8 @@ async def test_eight_patients_calling_at_once_end_with_the_records_they_dictated
         "VOICEAGENT_APP": "intake",
         "VOICEAGENT_DATA_DIR": str(tmp_path),
         "VOICEAGENT_CLINIC_NAME": "Maple Street Clinic",
+        "VOICEAGENT_LOG_LEVEL": "debug",
+        "VOICEAGENT_LOG_REDACTION": "full",
     }
     personas = [Persona.load(path) for path in PERSONAS]
     # The server runs in a process of its own, as in production: the eight patients share
@@ -66,7 +80,8 @@ async def test_eight_patients_calling_at_once_end_with_the_records_they_dictated
         results = await asyncio.gather(
             *(_call(patient, START_GAP_S * i) for i, patient in enumerate(patients))
         )
-        await asyncio.sleep(1.0)  # the server's final saves after the last BYEs
+        # The server's final saves after the last BYEs.
+        await asyncio.to_thread(server.wait_for_event, "call_ended", len(personas), 15.0)
     store = SqliteRecords(tmp_path / "records.sqlite3")
     try:
         failures = []
@@ -81,3 +96,24 @@ async def test_eight_patients_calling_at_once_end_with_the_records_they_dictated
         assert not failures, "\n\n".join(failures)
     finally:
         store.close()
+    logged = next(i for i, path in enumerate(PERSONAS) if path.name == LOGGED_PERSONA)
+    check_no_phi_logged(server, personas[logged], results[logged])
+
+
+def check_no_phi_logged(server: ServerProcess, persona: Persona, result: PatientResult) -> None:
+    """The call's debug lines are there, redacted, and none of its PHI is in the whole log."""
+    lines = [json.loads(line) for line in server.log_lines if line.startswith("{")]
+    said = [e for e in lines if e["event"] == "said" and e.get("call_id") == result.call_id]
+    heard = [e for e in lines if e["event"] == "heard" and e.get("call_id") == result.call_id]
+    # Not vacuous: the debug lines carry the conversation, and the redactor had work to do.
+    assert len(said) >= 20 and len(heard) >= 10, (len(said), len(heard))
+    assert all(e.get("phase") for e in said)
+    tags = re.findall(r"\[(VALUE|DATE|PHONE|NUMBER|ADDRESS|ID)[^\]]*\]", json.dumps(said))
+    assert len(tags) >= 10, tags
+
+    everything = "\n".join(server.log_lines)
+    leaks = found(phi_forms(persona, IDENTIFIERS), everything)
+    assert not leaks, [line for line in server.log_lines if found(set(leaks), line)][:10]
+    symptoms = {str(s).lower() for s in persona.expect["complaint.symptoms"]}
+    heard_text = json.dumps([e["text"] for e in heard])
+    assert not found(symptoms, heard_text), heard_text
