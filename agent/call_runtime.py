@@ -64,7 +64,7 @@ from agent.events import (
     TransferResult,
 )
 from agent.metrics import LLM_TURNS, STT_LATENCY, TTS_LATENCY, TURN_LATENCY
-from agent.phase_handler import PhaseHandler, ProposalModel
+from agent.phase_handler import HandlerState, PhaseHandler, ProposalModel
 from agent.prompts import PromptCache
 from agent.proposals import request_for
 from agent.providers.base import (
@@ -401,7 +401,11 @@ class CallSession:
     # ----------------------------------------------------------------- language model
     async def _with_proposal(self, transcript: Transcript) -> Transcript:
         """The transcript with the model's proposal, when a model is configured and answers."""
-        if self.phase_handler is None or not transcript.text:
+        handler = self.phase_handler
+        if handler is None or handler.state is HandlerState.FAILED_OVER or not transcript.text:
+            return transcript
+        request = request_for(self.conversation)
+        if request is None:  # a step the rules keep for themselves
             return transcript
         if self.services.llm_consult is Consult.OPEN_OR_UNREAD and rules_settle(
             self.conversation, transcript.text
@@ -409,8 +413,7 @@ class CallSession:
             LLM_TURNS.labels(outcome="rules_settled").inc()
             return transcript
         LLM_TURNS.labels(outcome="asked").inc()
-        request = request_for(self.conversation)
-        proposal = await self.phase_handler.propose(request, transcript.text)
+        proposal = await handler.propose(request, transcript.text)
         return (
             transcript if proposal is None else dataclasses.replace(transcript, proposal=proposal)
         )

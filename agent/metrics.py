@@ -209,8 +209,9 @@ LLM_TOKENS = Counter(
 )
 LLM_TURNS = Counter(
     "voiceagent_llm_turns",
-    "Caller turns with a language model configured, by outcome: asked (sent to the model) "
-    "or rules_settled (a closed answer the rules read; see agent.consult).",
+    "Caller turns the language model could read (a call still on its model, a question "
+    "it may propose for), by outcome: asked (sent to the model) or rules_settled (a closed "
+    "answer the rules read, not sent; see agent.consult).",
     ["outcome"],
     registry=REGISTRY,
 )
