@@ -432,7 +432,13 @@ class CallSession:
         cache, whole.
         """
         if self._tts is not None:
-            await self._streamed.play(self._tts.synthesize(text), self._first_audio)
+            synthesis_started = self._now()
+
+            def first_chunk() -> None:  # time to first audio: what the caller waits
+                TTS_LATENCY.observe(self._now() - synthesis_started)
+                self._first_audio()
+
+            await self._streamed.play(self._tts.synthesize(text), first_chunk)
             return
         synthesis_started = self._now()
         pcm = await asyncio.to_thread(self.services.prompts.get, text)

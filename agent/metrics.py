@@ -190,7 +190,8 @@ STT_LATENCY = Histogram(
 )
 TTS_LATENCY = Histogram(
     "voiceagent_tts_latency_seconds",
-    "Time to synthesize one prompt (zero-cost cache hits included).",
+    "Time to a prompt's audio: a whole embedded synthesis (zero-cost cache hits included), "
+    "or a streamed cloud synthesis's first chunk.",
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
