@@ -117,8 +117,11 @@ def check_record(data_dir: Path, persona: Persona, result: PatientResult) -> Non
         store.close()
 
 
-def metric_samples(server: ServerProcess, family_name: str) -> list[tuple[dict[str, str], float]]:
-    """The ``_total`` samples of one counter family on the server's /metrics (labels, value)."""
+def metric_samples(
+    server: ServerProcess, family_name: str, suffix: str = "_total"
+) -> list[tuple[dict[str, str], float]]:
+    """The samples of one family on the server's /metrics whose name ends with ``suffix``
+    (a counter's ``_total``, a histogram's ``_count``): (labels, value)."""
     url = f"http://127.0.0.1:{server.http_port}/metrics"
     with urllib.request.urlopen(url, timeout=5.0) as response:  # noqa: S310 (loopback)
         text = response.read().decode()
@@ -127,7 +130,7 @@ def metric_samples(server: ServerProcess, family_name: str) -> list[tuple[dict[s
         for family in text_string_to_metric_families(text)
         if family.name == family_name
         for sample in family.samples
-        if sample.name.endswith("_total")
+        if sample.name.endswith(suffix)
     ]
 
 
@@ -208,6 +211,12 @@ async def test_persona_calls_on_the_cloud_and_through_its_failure(tmp_path: Path
             )
             await asyncio.sleep(1.0)  # the servers' final saves after the BYEs
             healthy_counted = counted_failovers(healthy)
+            healthy_tts_timed = sum(
+                value
+                for _, value in metric_samples(
+                    healthy, "voiceagent_tts_latency_seconds", suffix="_count"
+                )
+            )
             healthy_llm_turns = {
                 labels["outcome"]: value
                 for labels, value in metric_samples(healthy, "voiceagent_llm_turns")
@@ -218,6 +227,8 @@ async def test_persona_calls_on_the_cloud_and_through_its_failure(tmp_path: Path
     check_record(failing_dir, failing_persona, failing_result)
     check_healthy_call(healthy, healthy_result, healthy_lines, healthy_deepgram, healthy_model)
     assert healthy_counted == Counter()
+    # Each Aura synthesis was timed to its first chunk.
+    assert healthy_tts_timed == len(healthy_deepgram.speak_requests)
     # Every spoken answer was a turn; only the open ones were sent to the model.
     assert healthy_llm_turns == {
         "asked": len(OPEN_ANSWERS),
