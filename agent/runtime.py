@@ -11,10 +11,8 @@ CANCELs: the UA core sends 200 and 487). This timer is application policy, not p
 so it lives here in the shell rather than in the sans-I/O `UserAgent`.
 
 A caller who asks for a person is transferred blind with REFER (`Server.transfer`, the
-``CallServices.transfer`` of each intake): the UA sends REFER (while "connecting you now"
-plays) and reports the outcome as transfer events (`sip.refer`), which resolve the awaiting
-intake's future. The UA bounds every outcome (Timer F for the REFER, then
-``TRANSFER_NOTIFY_SECONDS`` for the final NOTIFY), and so does the wait here.
+``CallServices.transfer`` of each intake; `agent.blind_transfer`). The call's RTP session
+is set up from the negotiated answer by `agent.media_attach`.
 
 A new INVITE first passes admission control (`agent.admission`): over ``max_calls``, or while
 the media clock is overloaded (sampled once a second), it gets 503 with Retry-After so the
@@ -30,34 +28,27 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 
 import structlog
 
 from agent.admission import Admission, AdmissionConfig, AdmissionControl
+from agent.blind_transfer import BlindTransfers
 from agent.calendar import DEFAULT_CALENDAR, Calendar
-from agent.call_observer import end_of_intake
 from agent.call_runtime import CallServices, CallSession
 from agent.config import Settings
-from agent.conversation import Conversation, ConversationConfig
 from agent.echo_call import run_echo
+from agent.intakes import Intakes
 from agent.mailer import Mailer, SmtpConfig
-from agent.metrics import CALLS_REJECTED, INTAKE_ERRORS, TRANSFERS
+from agent.media_attach import media_stats, session_config
+from agent.metrics import CALLS_REJECTED
 from agent.operations import RETRY_AFTER_S, ServerOps
-from agent.phase_rules import default_questions
 from agent.prompts import PromptCache
-from agent.providers.embedded import make_embedded_stt
-from agent.providers.openai_llm import language_model
-from agent.providers.selection import SpeechProviders, build_speech_providers
-from agent.records import SqliteRecords
 from agent.redis_store import RedisStore
 from agent.sealing import Sealer
 from agent.store import MemoryStore, StateStore
 from dsp.g711 import G711Law
-from rtp.latching import Address as MediaAddress
 from rtp.ports import PortAllocator, PortsExhausted
-from rtp.session import MediaSession, SessionConfig
+from rtp.session import MediaSession
 from rtp.transport import CallMedia, MediaRuntime
 from sip.auth import DigestVerifier
 from sip.call import (
@@ -69,7 +60,7 @@ from sip.call import (
     InfoReceived,
     OfferReceived,
 )
-from sip.errors import SipError, SipParseError
+from sip.errors import SipParseError
 from sip.layer import Address as SipAddress
 from sip.layer import LayerConfig, TransactionLayer
 from sip.offer_answer import (
@@ -121,7 +112,6 @@ class Server:
         self, settings: Settings, transcript: Callable[[str, str], None] | None = None
     ) -> None:
         self.settings = settings
-        self._transcript = transcript
         timers = SipTimers(t1=settings.sip_t1, t2=settings.sip_t2, t4=settings.sip_t4)
         address = settings.advertised_address
         host = f"[{address}]" if ":" in address else address
@@ -155,13 +145,20 @@ class Server:
         self.store: StateStore = _state_store(settings)
         self.mailer: Mailer | None = None  # with smtp_host and email_to, once started
         self._ops_tasks: list[asyncio.Task[None]] = []  # the state writer, the mail sender
-        self.calendar = Calendar.load(settings.calendar_file or DEFAULT_CALENDAR)
-        self._call_services: CallServices | None = None
-        self._speech: SpeechProviders | None = None  # cloud roles with failover (issue 5)
-        self._sessions: dict[str, CallSession] = {}  # intakes in progress, by Call-ID
-        self._transfers: dict[str, asyncio.Future[bool]] = {}  # awaiting the REFER's outcome
+        self.intakes = Intakes(
+            settings,
+            self.prompts,
+            self.store,
+            Calendar.load(settings.calendar_file or DEFAULT_CALENDAR),
+            hangup=self.hangup,
+            transfer=self.transfer,
+            transcript=transcript,
+            outbox_wake=self._outbox_wake,
+        )
         # The UA decides every transfer within Timer F plus the NOTIFY wait; a little more.
-        self._transfer_wait_s = 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0
+        self.transfers = BlindTransfers(
+            self.ua, 64 * settings.sip_t1 + TRANSFER_NOTIFY_SECONDS + 5.0, self._pump
+        )
         self.stopped = asyncio.Event()
         self.completed_calls = 0
         self.admission = AdmissionControl(
@@ -184,7 +181,7 @@ class Server:
             await self.store.connect()  # bounded; calls run on local state until it answers
             self._ops_tasks.append(loop.create_task(self.store.run()))
         if self.settings.app == "intake":
-            services = await self._services()
+            services = await self.intakes.services()
             warm_up = getattr(services.stt, "warm_up", None)
             if warm_up is not None:  # load the recogniser's models before the first caller
                 await warm_up()
@@ -229,15 +226,9 @@ class Server:
         """Stop listening, then release the recogniser's worker processes and the stores."""
         self.close()
         await self.ops.aclose()
-        if self._call_services is not None:
-            await self._call_services.stt.aclose()
-            if self._call_services.llm is not None:
-                await self._call_services.llm.aclose()
-        if self._speech is not None:
-            await self._speech.aclose()
+        await self.intakes.close_providers()
         await self._close_state_and_outbox()
-        if self._call_services is not None:  # after the outbox's last try, which reads it
-            await asyncio.to_thread(self._call_services.records.close)
+        await self.intakes.close_records()  # after the outbox's last try, which reads it
 
     async def _close_state_and_outbox(self, flush_s: float = 5.0) -> None:
         """Write back queued state and try the outbox once (bounded), then stop both tasks."""
@@ -254,11 +245,11 @@ class Server:
     @property
     def call_services(self) -> CallServices | None:
         """What the intakes share, once the first intake (or `start`) created it."""
-        return self._call_services
+        return self.intakes.shared
 
     def intake_session(self, call_id: str) -> CallSession | None:
         """The intake in progress on a call."""
-        return self._sessions.get(call_id)
+        return self.intakes.sessions.get(call_id)
 
     def _source_allowed(self, source: SipAddress) -> bool:
         try:
@@ -327,7 +318,7 @@ class Server:
         elif isinstance(event, InfoReceived):
             log.info("info_received", call_id=event.call_id, content_type=event.content_type)
         elif isinstance(event, TransferAccepted | TransferSucceeded | TransferFailed):
-            self._on_transfer_event(event)
+            self.transfers.on_event(event)
 
     def _sample_media_clock(self) -> None:
         """Feed the media clock's counters to admission control, once a second."""
@@ -492,7 +483,7 @@ class Server:
                 call.answer_timer.cancel()
             # An intake awaiting its transfer's outcome has it already (the UA reports it
             # before the end of the call): let it record the transfer, then end on its own.
-            if call.task is not None and call.call_id not in self._transfers:
+            if call.task is not None and not self.transfers.pending(call.call_id):
                 call.task.cancel()
             self._log_media_stats(call.call_id)
             self._release_rtp(call.call_id, call.rtp_port)
@@ -506,27 +497,8 @@ class Server:
     def _log_media_stats(self, call_id: str) -> None:
         """One line of what the call's media went through: loss, jitter, buffer actions."""
         session = self.media.engine.session(call_id) if self.media is not None else None
-        if session is None:
-            return
-        report, buffer, counters = session.report(), session.jitter.stats(), session.counters
-        log.info(
-            "media_stats",
-            call_id=call_id,
-            ssrc=session.config.ssrc,
-            packets_received=counters.received,
-            invalid=counters.invalid,
-            rejected_source=counters.rejected_source,
-            wrong_payload=counters.wrong_payload,
-            lost=report.received_lost,
-            jitter_ms=round(report.received_jitter_ms, 2),
-            late=buffer.late,
-            buffer_lost=buffer.lost,
-            dropped=buffer.dropped,
-            underruns=buffer.underruns,
-            inserted=buffer.inserted,
-            packets_sent=report.packets_sent,
-            remote_lost=report.remote_cumulative_lost,
-        )
+        if session is not None:
+            log.info("media_stats", call_id=call_id, **media_stats(session))
 
     def _bind_rtp(self, call_id: str) -> int | None:
         """An RTP port pair from the pool with its sockets bound, or None when none is free."""
@@ -554,170 +526,30 @@ class Server:
         if answer is None or call.channel is not None or self.media is None:
             return
         loop = asyncio.get_running_loop()
-        media_host, trusted = _media_peer(answer.remote_address, call.signalling_host)
-        config = SessionConfig(
-            ssrc=secrets.randbits(32),
-            initial_seq=secrets.randbits(16),
-            initial_timestamp=secrets.randbits(32),
-            cname=f"voiceagent-{secrets.token_hex(4)}",
-            payload_type=answer.codec.payload_type,
-            telephone_event_pt=answer.telephone_event_pt,
-            ptime_s=answer.ptime_ms / 1000.0,
-            remote_rtp=MediaAddress(media_host, answer.remote_port),
-            remote_rtcp=MediaAddress(media_host, answer.remote_port + 1),
-            send_before_latch=trusted,
-            wall_offset_s=time.time() - loop.time(),
-        )
+        config = session_config(answer, call.signalling_host, time.time() - loop.time())
         law = G711Law.PCMA if answer.codec.name.upper() == "PCMA" else G711Law.PCMU
         session = MediaSession(config, loop.time())
         call.channel = self.media.attach(call.call_id, session, law)
         if self.settings.app == "echo":
             coro = run_echo(call.call_id, call.channel, self.prompts.get(GREETING))
         else:
-            coro = self._intake(call, call.channel)
+            coro = self.intakes.run(call.call_id, call.caller_id, call.channel)
         with structlog.contextvars.bound_contextvars(call_id=call.call_id):
             call.task = loop.create_task(coro)  # the task's log lines carry the call_id
 
-    async def _intake(self, call: ActiveCall, media: CallMedia) -> None:
-        """Run the patient intake on one call."""
-        services = await self._services()
-        wall = datetime.now().astimezone()
-        booked = await services.store.booked_slots()
-        slots = tuple(
-            s
-            for s in self.calendar.open_slots(wall.replace(tzinfo=None))
-            if s.slot_id not in booked
-        )
-        config = ConversationConfig(
-            questions=default_questions(),
-            clinic_name=self.settings.clinic_name,
-            transfer_target=self.settings.transfer_target,
-            open_slots=slots[:12],
-        )
-        conversation = Conversation(call.call_id, config, started=wall.replace(tzinfo=None))
-        session = CallSession(
-            call.call_id,
-            media,
-            conversation,
-            services,
-            caller_id=call.caller_id,
-            wall_time=wall.replace(tzinfo=None),
-        )
-        self._sessions[call.call_id] = session
-        try:
-            await session.run()
-        except Exception as exc:
-            # The message and traceback locals may hold what the caller said (PHI): log the
-            # error's type and where it was raised, never its text.
-            tb = exc.__traceback__
-            while tb is not None and tb.tb_next is not None:
-                tb = tb.tb_next
-            where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-            log.error("intake_failed", call_id=call.call_id, error=type(exc).__name__, where=where)
-            INTAKE_ERRORS.labels(type(exc).__name__).inc()
-            self.hangup(call.call_id)
-        finally:
-            self._sessions.pop(call.call_id, None)
-            end_of_intake(call.call_id, session.conversation)
-            await services.store.end_call(call.call_id)
-            if session.turn_latencies_s:
-                log.info(
-                    "turn_latency",
-                    call_id=call.call_id,
-                    p50_ms=round(
-                        1000 * sorted(session.turn_latencies_s)[len(session.turn_latencies_s) // 2]
-                    ),
-                    turns=len(session.turn_latencies_s),
-                )
-
-    async def _services(self) -> CallServices:
-        if self._call_services is None:
-            records = await asyncio.to_thread(
-                lambda: SqliteRecords(
-                    Path(self.settings.data_dir) / "records.sqlite3",
-                    outbox=SmtpConfig.from_settings(self.settings) is not None,
-                    on_outbox=self._outbox_wake,
-                )
-            )
-            stt = make_embedded_stt()
-            speech = build_speech_providers(self.settings, stt, self.prompts.get)
-            self._speech = speech
-            self._call_services = CallServices(
-                stt=stt,
-                prompts=self.prompts,
-                records=records,
-                store=self.store,
-                hangup=self.hangup,
-                slot_booked=self._slot_booked,
-                transfer=self.transfer,
-                transcript=self._transcript,
-                llm=language_model(self.settings),
-                llm_budget_s=self.settings.llm_turn_budget_s,
-                llm_consult=self.settings.llm_consult,
-                call_stt=None if speech.cloud_stt is None else speech.stt_for_call,
-                call_tts=None if speech.cloud_tts is None else speech.tts_for_call,
-            )
-        return self._call_services
-
     async def transfer(self, call_id: str, target: str) -> bool:
-        """Blind-transfer a call to ``target`` with REFER (RFC 3515); whether it worked.
-
-        True when the transferee accepted (202) and reported a 2xx from the target, or hung
-        up on us after accepting; we then have sent BYE (or received it). False when the
-        REFER was refused (405/501 from a peer without REFER, 603...), nobody answered it,
-        the target failed, or no final NOTIFY came in time: the call goes on.
-        """
-        loop = asyncio.get_running_loop()
-        if call_id not in self.calls or call_id in self._transfers:
+        """Blind-transfer a call in progress to ``target`` (`BlindTransfers.transfer`)."""
+        if call_id not in self.calls:
             return False
-        try:
-            self.ua.refer(call_id, target, loop.time())
-        except SipError as exc:  # the call is no longer confirmed
-            log.warning("transfer_not_sent", call_id=call_id, error=type(exc).__name__)
-            return False
-        outcome: asyncio.Future[bool] = loop.create_future()
-        self._transfers[call_id] = outcome
-        log.info("transfer_started", call_id=call_id)
-        if self.endpoint is not None:
-            self.endpoint.pump()  # send the REFER and re-arm the SIP timer
-        try:
-            async with asyncio.timeout(self._transfer_wait_s):
-                return await outcome
-        except TimeoutError:  # the UA's own timers should have decided long before
-            log.warning("transfer_undecided", call_id=call_id, waited_s=self._transfer_wait_s)
-            return False
-        finally:
-            self._transfers.pop(call_id, None)
-
-    def _on_transfer_event(
-        self, event: TransferAccepted | TransferSucceeded | TransferFailed
-    ) -> None:
-        if isinstance(event, TransferAccepted):
-            log.info("transfer_accepted", call_id=event.call_id, status=event.status)
-            return
-        TRANSFERS.labels("succeeded" if isinstance(event, TransferSucceeded) else "failed").inc()
-        if isinstance(event, TransferSucceeded):
-            log.info("transfer_succeeded", call_id=event.call_id, status=event.status)
-        else:
-            log.info(
-                "transfer_failed",
-                call_id=event.call_id,
-                reason=event.reason.value,
-                status=event.status,
-            )
-        outcome = self._transfers.get(event.call_id)
-        if outcome is not None and not outcome.done():
-            outcome.set_result(isinstance(event, TransferSucceeded))
-
-    def _slot_booked(self, call_id: str, slot_id: str) -> None:
-        """Every other call in progress stops offering ``slot_id``."""
-        for other, session in self._sessions.items():
-            if other != call_id:
-                session.slot_taken(slot_id)
+        return await self.transfers.transfer(call_id, target)
 
     def hangup(self, call_id: str) -> None:
         """End a call with BYE (the intake is over)."""
         self.ua.hangup(call_id, asyncio.get_running_loop().time())
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send what the UA queued outside a SIP event, and re-arm the SIP timer."""
         if self.endpoint is not None:
             self.endpoint.pump()
 
@@ -754,21 +586,6 @@ def _caller_id(event: IncomingCall) -> str | None:
     except SipParseError:
         return None
     return user if user and any(c.isdigit() for c in user) else None
-
-
-def _media_peer(sdp_address: str, signalling_host: str) -> tuple[str, bool]:
-    """Which host may send us RTP, and whether we may send to it before it does.
-
-    Only an IP literal that is the signalling peer itself is trusted at once. Another IP is
-    latched when its first packet arrives (media servers of a trunk often differ from its
-    SIP servers). A host name is never resolved: media is then latched from the signalling
-    peer's address.
-    """
-    try:
-        ipaddress.ip_address(sdp_address)
-    except ValueError:
-        return signalling_host, False
-    return sdp_address, sdp_address == signalling_host
 
 
 def _refusal(result: Rejection | SipParseError) -> tuple[int, str]:
