@@ -103,3 +103,20 @@ def test_one_short_call_measures_real_turns(tmp_path: Path) -> None:
 
     echo = figures["summary"]["echo"]
     assert echo["count"] >= 1 and 300 < echo["p50_ms"] < 10_000
+
+
+def test_the_cloud_recogniser_names_each_script_line_by_its_frames(bench_modules: None) -> None:
+    from turn_latency_caller import make_utterance
+    from turn_latency_cloud import INTAKE_SCRIPT, OPEN_ANSWERS, ScriptFrames
+
+    from dsp.g711 import ulaw_decode
+
+    script = [make_utterance(text) for text in dict.fromkeys(INTAKE_SCRIPT)]
+    recogniser = ScriptFrames(script)
+    assert OPEN_ANSWERS <= set(INTAKE_SCRIPT)
+    for utterance in script:
+        # As the loopback Deepgram gets it: the line's μ-law frames, some silence before.
+        heard = ulaw_decode(b"\xff" * 800 + b"".join(utterance.payloads))
+        assert recogniser.final(heard) == utterance.text
+        words = utterance.text.split()
+        assert recogniser.partial(heard).split() == words[: max(1, len(words) // 2)]
