@@ -239,6 +239,12 @@ class Settings(BaseSettings):
         "that turn is read by the rules.",
     )
 
+    llm_stream_usage: bool = Field(
+        True,
+        description="Ask the model server for token counts at the end of each streamed "
+        "reply (stream_options.include_usage; voiceagent_llm_tokens_total). Turn off for "
+        "an OpenAI compatible server that rejects the option.",
+    )
     llm_consult: Consult = Field(
         Consult.OPEN_OR_UNREAD,
         description="Which caller turns go to the model: 'open_or_unread' (answers to open "

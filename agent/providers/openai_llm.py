@@ -75,9 +75,17 @@ class OpenAiChat:
     """Streams one turn's proposal from a chat-completions endpoint."""
 
     def __init__(
-        self, *, base_url: str, api_key: str, model: str = DEFAULT_MODEL, timeout_s: float = 10.0
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str = DEFAULT_MODEL,
+        timeout_s: float = 10.0,
+        stream_usage: bool = True,
     ) -> None:
+        """``stream_usage``: ask for the token counts at the end of each streamed reply."""
         self.model = model
+        self.stream_usage = stream_usage
         self._client = AsyncOpenAI(
             base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout_s
         )
@@ -100,6 +108,8 @@ class OpenAiChat:
                 tools=cast(Any, list(request.tools)),
                 temperature=0,
                 stream=True,
+                # OpenAI reports usage on a stream only when asked: a last chunk, no choices.
+                stream_options={"include_usage": True} if self.stream_usage else openai.omit,
             )
             async with response:
                 async for chunk in response:
@@ -140,4 +150,5 @@ def language_model(settings: Settings) -> OpenAiChat | None:
         # The SDK wants a key; a self-hosted server without authentication ignores it.
         api_key=key.get_secret_value() if key is not None else "not-needed",
         model=settings.llm_model,
+        stream_usage=settings.llm_stream_usage,
     )

@@ -199,9 +199,22 @@ class OpenAiServer:
         model = str(request.get("model", "gpt-4o"))
         if not stream:
             return await _json(writer, 200, _completion(model, reply))
-        return await self._stream(writer, model, reply)
+        usage = None
+        if (request.get("stream_options") or {}).get("include_usage"):
+            prompt = sum(len(str(m.get("content", "")).split()) for m in request["messages"])
+            usage = {"prompt_tokens": prompt}
+        return await self._stream(writer, model, reply, usage)
 
-    async def _stream(self, writer: asyncio.StreamWriter, model: str, reply: Reply) -> bool:
+    async def _stream(
+        self,
+        writer: asyncio.StreamWriter,
+        model: str,
+        reply: Reply,
+        usage: dict[str, int] | None = None,
+    ) -> bool:
+        """Stream ``reply``; with ``usage`` (asked for by ``stream_options.include_usage``)
+        every chunk says ``"usage": null`` and a last chunk with no choices carries the
+        counts, as OpenAI's API does."""
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n"
@@ -219,11 +232,25 @@ class OpenAiServer:
                 "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             }
+            if usage is not None:
+                chunk["usage"] = None
             _chunk(writer, f"data: {json.dumps(chunk)}\n\n".encode())
             await writer.drain()
             sent += 1
             if b.inter_token_s:
                 await asyncio.sleep(b.inter_token_s)
+        if usage is not None:
+            counts = {**usage, "completion_tokens": sent}
+            counts["total_tokens"] = counts["prompt_tokens"] + sent
+            last = {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": counts,
+            }
+            _chunk(writer, f"data: {json.dumps(last)}\n\n".encode())
         _chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

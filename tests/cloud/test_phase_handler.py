@@ -112,6 +112,24 @@ async def test_a_whole_intake_read_by_the_model_keeps_every_field_right(
     assert call.handler.state is HandlerState.ACTIVE
 
 
+async def test_token_usage_is_asked_for_on_the_stream_and_counted(
+    openai_server: OpenAiServer, chat: OpenAiChat
+) -> None:
+    def tokens(kind: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "voiceagent_llm_tokens_total", {"provider": "openai", "kind": kind}
+        )
+        return value or 0.0
+
+    before = tokens("prompt"), tokens("completion")
+    call = ModelCall(chat)
+    await call.say("aetna")
+    # The loopback server, as OpenAI's API, reports usage only when the request asks for it.
+    prompt, completion = tokens("prompt") - before[0], tokens("completion") - before[1]
+    assert prompt > 10  # the system prompt's words and the caller's
+    assert completion >= 1
+
+
 async def test_a_member_id_the_payer_rejects_is_not_kept_whatever_the_model_says(
     openai_server: OpenAiServer, chat: OpenAiChat
 ) -> None:
