@@ -26,6 +26,11 @@ Usage::
 
     python bench/turn_latency.py                          # 3 intake calls x 15 turns + echo
     python bench/turn_latency.py --calls 6 --concurrency 3 --json /tmp/turns.json
+    python bench/turn_latency.py --cloud --calls 2        # + Deepgram/OpenAI on loopback
+
+``--cloud`` adds calls on all three cloud roles, served by the loopback servers with
+published latencies (turn_latency_cloud.py): each says a whole intake in order, once with
+the server's default ``llm_consult`` and once with ``every_turn``.
 
 Every wait is bounded: per turn (``--answer-timeout``, ``--prompt-timeout``), per call, and
 for the whole run (``--run-timeout``); a server that does not come up in 60 s is killed.
