@@ -438,8 +438,7 @@ class Server:
         self.ua.answer(call_id, sdp, call.answered_at)
         log.info("call_answered", call_id=call_id, **fields)
         self._start_media(call)
-        if self.endpoint is not None:
-            self.endpoint.pump()  # send the 200 and re-arm the SIP timer
+        self._pump()  # send the 200
 
     def _on_confirmed(self, event: CallConfirmed) -> None:
         call = self.calls.get(event.call_id)

@@ -225,13 +225,7 @@ class OpenAiServer:
             if b.disconnect_after_chunks is not None and sent >= b.disconnect_after_chunks:
                 writer.transport.abort()  # mid-stream, no terminating chunk: a dropped socket
                 return False
-            chunk = {
-                "id": "chatcmpl-loopback",
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
+            chunk = _stream_chunk(model, [{"index": 0, "delta": delta, "finish_reason": finish}])
             if usage is not None:
                 chunk["usage"] = None
             _chunk(writer, f"data: {json.dumps(chunk)}\n\n".encode())
@@ -242,19 +236,23 @@ class OpenAiServer:
         if usage is not None:
             counts = {**usage, "completion_tokens": sent}
             counts["total_tokens"] = counts["prompt_tokens"] + sent
-            last = {
-                "id": "chatcmpl-loopback",
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [],
-                "usage": counts,
-            }
+            last = _stream_chunk(model, []) | {"usage": counts}
             _chunk(writer, f"data: {json.dumps(last)}\n\n".encode())
         _chunk(writer, b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
+
+
+def _stream_chunk(model: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` event's object."""
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+    }
 
 
 def _chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
